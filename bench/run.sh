@@ -1,0 +1,366 @@
+#!/usr/bin/env bash
+# Benchmark ferry on 127.0.0.1: one big file down and up, many medium files
+# down, many small files down. Prints a figures table. See bench/README.md.
+#
+# Needs only bash, coreutils and python3 (stdlib). /usr/bin/time (GNU) is used
+# for client CPU time when present.
+set -euo pipefail
+
+# ---------------------------------------------------------------- settings --
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$SCRIPT_DIR/.." && pwd)
+
+BENCH_DIR=${BENCH_DIR:-/tmp/ferry-bench}
+RUNS=${RUNS:-3}
+QUICK=${QUICK:-0}
+CASES=${CASES:-"get put many small"}   # any subset, in any order
+JOBS=${JOBS:-}                          # -j N for the glob cases; empty = ferry's default
+CMD_TIMEOUT=${CMD_TIMEOUT:-600}         # seconds; bound on any one client command
+
+if [[ $QUICK == 1 ]]; then
+    : "${BIG_MIB:=64}" "${MANY_COUNT:=8}" "${MANY_MIB:=8}" "${SMALL_COUNT:=200}" "${SMALL_KIB:=32}"
+else
+    : "${BIG_MIB:=1024}" "${MANY_COUNT:=32}" "${MANY_MIB:=32}" "${SMALL_COUNT:=1000}" "${SMALL_KIB:=32}"
+fi
+
+die() { printf 'bench: FAIL: %s\n' "$*" >&2; exit 1; }
+log() { printf 'bench: %s\n' "$*" >&2; }
+
+is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
+for v in RUNS BIG_MIB MANY_COUNT MANY_MIB SMALL_COUNT SMALL_KIB CMD_TIMEOUT; do
+    is_uint "${!v}" && (( ${!v} > 0 )) || die "$v must be a positive integer (got '${!v}')"
+done
+if [[ -n $JOBS ]]; then
+    is_uint "$JOBS" && (( JOBS > 0 )) || die "JOBS must be a positive integer (got '$JOBS')"
+fi
+for c in $CASES; do
+    case $c in get|put|many|small) ;; *) die "unknown case '$c' in CASES (use: get put many small)";; esac
+done
+command -v python3 >/dev/null || die "python3 not found"
+command -v timeout >/dev/null || die "timeout (coreutils) not found"
+
+# ------------------------------------------------------------------ binary --
+if [[ -n ${FERRY_BIN:-} ]]; then
+    FERRY=$FERRY_BIN
+else
+    log "building: cargo build --release --locked"
+    (cd "$REPO_DIR" && cargo build --release --locked) || die "cargo build failed"
+    FERRY=$REPO_DIR/target/release/ferry
+fi
+[[ $FERRY == /* ]] || FERRY=$PWD/$FERRY
+[[ -x $FERRY ]] || die "ferry binary not found or not executable: $FERRY"
+
+TIME_BIN=
+if [[ -x /usr/bin/time ]] && /usr/bin/time -f '%U' -o /dev/null true 2>/dev/null; then
+    TIME_BIN=/usr/bin/time
+else
+    log "GNU /usr/bin/time not available: client CPU time is not measured"
+fi
+CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+
+# ------------------------------------------------------------------ layout --
+ROOT=$BENCH_DIR/root            # the served directory (source data + uploads)
+CERTS=$BENCH_DIR/certs
+OUT=$BENCH_DIR/out              # downloads land here
+WORK=$BENCH_DIR/work            # per-script-run scratch: FERRY_HOME, logs
+BIG_NAME=big-${BIG_MIB}M.bin
+MANY_DIR=many-${MANY_COUNT}x${MANY_MIB}M
+SMALL_DIR=small-${SMALL_COUNT}x${SMALL_KIB}K
+
+mkdir -p "$ROOT" "$CERTS" "$OUT"
+rm -rf "$WORK"
+mkdir -p "$WORK/home"
+# A fresh client home each run: the server cert may have been regenerated.
+export FERRY_HOME=$WORK/home
+
+# --------------------------------------------------------------- test data --
+need_bytes=$(( BIG_MIB * 1048576 * 2 + MANY_COUNT * MANY_MIB * 1048576 * 2 + SMALL_COUNT * SMALL_KIB * 1024 * 2 ))
+python3 - "$BENCH_DIR" "$need_bytes" <<'PY' || die "not enough free disk space under BENCH_DIR"
+import shutil, sys
+free = shutil.disk_usage(sys.argv[1]).free
+need = int(sys.argv[2])
+if free < need:
+    print(f"bench: need up to {need/2**30:.1f} GiB free in {sys.argv[1]}, have {free/2**30:.1f} GiB", file=sys.stderr)
+    sys.exit(1)
+PY
+
+file_size() { stat -c %s "$1" 2>/dev/null || echo -1; }
+
+make_big() {
+    local f=$ROOT/$BIG_NAME bytes=$(( BIG_MIB * 1048576 ))
+    if [[ $(file_size "$f") == "$bytes" ]]; then
+        log "reusing $f"
+        return
+    fi
+    log "generating $f ($BIG_MIB MiB of random bytes)"
+    head -c "$bytes" /dev/urandom > "$f.tmp"
+    mv "$f.tmp" "$f"
+}
+
+# make_set DIR COUNT BYTES_EACH: DIR holds exactly COUNT files f00000.bin … of BYTES_EACH.
+make_set() {
+    python3 - "$1" "$2" "$3" <<'PY'
+import os, sys
+d, count, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+names = [f"f{i:05d}.bin" for i in range(count)]
+os.makedirs(d, exist_ok=True)
+have = sorted(os.listdir(d))
+if have == names and all(os.path.getsize(os.path.join(d, n)) == size for n in names):
+    print(f"bench: reusing {d}", file=sys.stderr)
+    sys.exit(0)
+print(f"bench: generating {d} ({count} x {size} B of random bytes)", file=sys.stderr)
+for n in have:
+    p = os.path.join(d, n)
+    if n not in names or os.path.getsize(p) != size or not os.path.isfile(p):
+        if os.path.isdir(p) and not os.path.islink(p):
+            import shutil; shutil.rmtree(p)
+        else:
+            os.remove(p)
+chunk = 1 << 20
+for n in names:
+    p = os.path.join(d, n)
+    if os.path.isfile(p) and os.path.getsize(p) == size:
+        continue
+    with open(p + ".tmp", "wb") as f:
+        left = size
+        while left:
+            k = min(chunk, left)
+            f.write(os.urandom(k))
+            left -= k
+    os.replace(p + ".tmp", p)
+PY
+}
+
+want() { [[ " $CASES " == *" $1 "* ]]; }
+
+if want get || want put; then make_big; fi
+if want many; then make_set "$ROOT/$MANY_DIR" "$MANY_COUNT" $(( MANY_MIB * 1048576 )); fi
+if want small; then make_set "$ROOT/$SMALL_DIR" "$SMALL_COUNT" $(( SMALL_KIB * 1024 )); fi
+sync
+
+# ------------------------------------------------------------------ server --
+SERVER_PID=
+SERVER_LOG=$WORK/server.log
+
+cleanup() {
+    local rc=$?
+    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        # Give it up to ~3 s to exit, then force.
+        for _ in $(seq 30); do
+            kill -0 "$SERVER_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+log "starting: $FERRY serve $ROOT --listen 127.0.0.1:0 --certs $CERTS"
+"$FERRY" serve "$ROOT" --listen 127.0.0.1:0 --certs "$CERTS" > "$SERVER_LOG" 2>&1 &
+SERVER_PID=$!
+
+PORT=
+for _ in $(seq 100); do   # ~10 s
+    if [[ $(cat "$SERVER_LOG") =~ listening\ on\ [^\ ]*:([0-9]+) ]]; then
+        PORT=${BASH_REMATCH[1]}
+        break
+    fi
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+done
+if [[ -z $PORT ]]; then
+    printf -- '--- server output ---\n' >&2
+    cat "$SERVER_LOG" >&2 || true
+    if kill -0 "$SERVER_PID" 2>/dev/null; then
+        die "server printed no 'listening on ...:PORT' line within 10 s"
+    fi
+    die "server exited before printing 'listening on ...:PORT'"
+fi
+ADDR=127.0.0.1:$PORT
+FPR=$(grep -o 'SHA256:[A-Za-z0-9+/=_-]*' "$SERVER_LOG" | head -n1 || true)
+log "server pid $SERVER_PID on $ADDR ${FPR:+($FPR)}"
+
+# Server CPU (user+sys) in seconds, from /proc; empty if unavailable.
+server_cpu() {
+    local stat f
+    stat=$(cat "/proc/$SERVER_PID/stat" 2>/dev/null) || return 0
+    # Fields from 3 on (comm, field 2, may hold spaces): utime (14) and
+    # stime (15) are at indexes 11 and 12 here.
+    read -r -a f <<< "${stat##*) }"
+    python3 -c 'import sys; print((int(sys.argv[1]) + int(sys.argv[2])) / int(sys.argv[3]))' "${f[11]}" "${f[12]}" "$CLK_TCK"
+}
+
+# ------------------------------------------------------------------ timing --
+# run_timed NAME CMD...: runs a client command under a timeout; sets LAST_WALL
+# (seconds) and LAST_CPU (client user+sys seconds, or empty) and LAST_SCPU
+# (server CPU seconds during the command, or empty). Fails loudly on error.
+LAST_WALL= LAST_CPU= LAST_SCPU=
+run_timed() {
+    local name=$1; shift
+    local errf=$WORK/$name.stderr timef=$WORK/$name.time t0 t1 s0 s1 rc=0
+    s0=$(server_cpu)
+    t0=$(date +%s.%N)
+    if [[ -n $TIME_BIN ]]; then
+        "$TIME_BIN" -f '%U %S' -o "$timef" timeout "$CMD_TIMEOUT" "$@" > "$WORK/$name.stdout" 2> "$errf" || rc=$?
+    else
+        timeout "$CMD_TIMEOUT" "$@" > "$WORK/$name.stdout" 2> "$errf" || rc=$?
+    fi
+    t1=$(date +%s.%N)
+    s1=$(server_cpu)
+    if (( rc != 0 )); then
+        printf -- '--- command (exit %s%s) ---\n%s\n--- its stderr ---\n' "$rc" \
+            "$( (( rc == 124 )) && echo ", timed out after ${CMD_TIMEOUT}s")" "$*" >&2
+        tail -n 40 "$errf" >&2 || true
+        printf -- '--- server log (tail) ---\n' >&2
+        tail -n 20 "$SERVER_LOG" >&2 || true
+        die "case $name: client command failed"
+    fi
+    LAST_WALL=$(python3 -c 'import sys; print(f"{float(sys.argv[2]) - float(sys.argv[1]):.3f}")' "$t0" "$t1")
+    LAST_CPU=
+    if [[ -n $TIME_BIN && -s $timef ]]; then
+        LAST_CPU=$(tail -n1 "$timef" | python3 -c 'import sys; u, s = sys.stdin.read().split()[:2]; print(f"{float(u) + float(s):.2f}")' 2>/dev/null || true)
+    fi
+    LAST_SCPU=
+    if [[ -n $s0 && -n $s1 ]]; then
+        LAST_SCPU=$(python3 -c 'import sys; print(f"{float(sys.argv[2]) - float(sys.argv[1]):.2f}")' "$s0" "$s1")
+    fi
+}
+
+median() { python3 -c 'import statistics, sys; print(f"{statistics.median(float(x) for x in sys.argv[1:]):.3f}")' "$@"; }
+
+# ------------------------------------------------------------ verification --
+verify_file() {   # verify_file SRC DST
+    [[ -f $2 ]] || { ls -la "$(dirname "$2")" >&2 || true; die "expected output file missing: $2"; }
+    cmp -s "$1" "$2" || die "output differs from source: $2 vs $1"
+}
+
+verify_set() {    # verify_set SRCDIR DSTDIR: same names, same sizes, same bytes for a sample
+    python3 - "$1" "$2" <<'PY' || die "downloaded set in $2 does not match $1"
+import hashlib, os, sys
+src, dst = sys.argv[1], sys.argv[2]
+a, b = sorted(os.listdir(src)), sorted(os.listdir(dst))
+if a != b:
+    missing, extra = sorted(set(a) - set(b)), sorted(set(b) - set(a))
+    print(f"bench: {len(b)} files in output, {len(a)} expected; "
+          f"missing {missing[:5]}{'…' if len(missing) > 5 else ''}, "
+          f"extra {extra[:5]}{'…' if len(extra) > 5 else ''}", file=sys.stderr)
+    sys.exit(1)
+for n in a:
+    sa, sb = os.path.getsize(os.path.join(src, n)), os.path.getsize(os.path.join(dst, n))
+    if sa != sb:
+        print(f"bench: {n}: size {sb}, expected {sa}", file=sys.stderr)
+        sys.exit(1)
+k = min(len(a), 8)
+sample = sorted({a[(i * (len(a) - 1)) // max(k - 1, 1)] for i in range(k)})
+def h(p):
+    d = hashlib.sha256()
+    with open(p, "rb") as f:
+        for blk in iter(lambda: f.read(1 << 20), b""):
+            d.update(blk)
+    return d.hexdigest()
+for n in sample:
+    if h(os.path.join(src, n)) != h(os.path.join(dst, n)):
+        print(f"bench: {n}: content differs", file=sys.stderr)
+        sys.exit(1)
+print(f"bench: verified {len(a)} files (names, sizes; sha256 of {len(sample)})", file=sys.stderr)
+PY
+}
+
+reset_dir() { rm -rf "$1"; mkdir -p "$1"; sync; }
+
+# -------------------------------------------------------------------- cases --
+ROWS=()
+jflag=()
+[[ -n $JOBS ]] && jflag=(-j "$JOBS")
+
+# bench_case KEY LABEL SIZE_LABEL BYTES FILES
+# Uses the functions case_prepare_KEY, case_cmd_KEY (fills CMD), case_verify_KEY.
+bench_case() {
+    local key=$1 label=$2 size_label=$3 bytes=$4 files=$5
+    local walls=() cpus=() scpus=() i
+    for (( i = 1; i <= RUNS; i++ )); do
+        "case_prepare_$key"
+        "case_cmd_$key"
+        run_timed "$key" "${CMD[@]}"
+        log "$label run $i/$RUNS: ${LAST_WALL} s${LAST_CPU:+, client cpu ${LAST_CPU} s}${LAST_SCPU:+, server cpu ${LAST_SCPU} s}"
+        walls+=("$LAST_WALL")
+        [[ -n $LAST_CPU ]] && cpus+=("$LAST_CPU")
+        [[ -n $LAST_SCPU ]] && scpus+=("$LAST_SCPU")
+        if (( i == 1 )); then "case_verify_$key"; fi
+    done
+    "case_prepare_$key"   # leave no output behind
+    local med mbs fps ccpu="-" ccpu_g="-" scpu="-" scpu_g="-"
+    med=$(median "${walls[@]}")
+    mbs=$(python3 -c 'import sys; print(f"{int(sys.argv[1]) / float(sys.argv[2]) / 1e6:.1f}")' "$bytes" "$med")
+    fps=$(python3 -c 'import sys; print(f"{int(sys.argv[1]) / float(sys.argv[2]):.0f}")' "$files" "$med")
+    if (( ${#cpus[@]} == RUNS )); then
+        ccpu=$(median "${cpus[@]}")
+        ccpu_g=$(python3 -c 'import sys; print(f"{float(sys.argv[1]) * 2**30 / int(sys.argv[2]):.2f}")' "$ccpu" "$bytes")
+    fi
+    if (( ${#scpus[@]} == RUNS )); then
+        scpu=$(median "${scpus[@]}")
+        scpu_g=$(python3 -c 'import sys; print(f"{float(sys.argv[1]) * 2**30 / int(sys.argv[2]):.2f}")' "$scpu" "$bytes")
+    fi
+    ROWS+=("$(printf '%-12s | %-13s | %8s | %8s | %7s | %7s | %6s | %7s | %6s | %s' \
+        "$label" "$size_label" "$med" "$mbs" "$fps" "$ccpu" "$ccpu_g" "$scpu" "$scpu_g" "${walls[*]}")")
+}
+
+# 1. one big file down
+case_prepare_get()  { reset_dir "$OUT/get"; }
+case_cmd_get()      { CMD=("$FERRY" get "$ADDR" "/$BIG_NAME" -o "$OUT/get" --accept-new -q); }
+case_verify_get()   { verify_file "$ROOT/$BIG_NAME" "$OUT/get/$BIG_NAME"; log "verified $BIG_NAME (cmp)"; }
+
+# 2. the same big file up
+UPLOAD_SRC=$WORK/upload-src
+case_prepare_put() {
+    # Empty /up (uploads land in the served root), keep the directory itself.
+    if [[ -d $ROOT/up ]]; then find "$ROOT/up" -mindepth 1 -delete; fi
+    sync
+}
+case_cmd_put()      { CMD=("$FERRY" put "$ADDR" "$UPLOAD_SRC/$BIG_NAME" --to /up --accept-new -q); }
+case_verify_put()   { verify_file "$ROOT/$BIG_NAME" "$ROOT/up/$BIG_NAME"; log "verified uploaded $BIG_NAME (cmp)"; }
+
+# 3. many medium files down (remote glob)
+case_prepare_many() { reset_dir "$OUT/many"; }
+case_cmd_many()     { CMD=("$FERRY" get "$ADDR" "/$MANY_DIR/*" -o "$OUT/many" "${jflag[@]}" --accept-new -q); }
+case_verify_many()  { verify_set "$ROOT/$MANY_DIR" "$OUT/many"; }
+
+# 4. many small files down (remote glob)
+case_prepare_small() { reset_dir "$OUT/small"; }
+case_cmd_small()     { CMD=("$FERRY" get "$ADDR" "/$SMALL_DIR/*" -o "$OUT/small" "${jflag[@]}" --accept-new -q); }
+case_verify_small()  { verify_set "$ROOT/$SMALL_DIR" "$OUT/small"; }
+
+for c in $CASES; do
+    case $c in
+    get)
+        bench_case get "get 1 file" "1 x ${BIG_MIB} MiB" $(( BIG_MIB * 1048576 )) 1 ;;
+    put)
+        # Upload from outside the served root (a hard link, so no copy), so the
+        # server never reads the file it is writing.
+        mkdir -p "$UPLOAD_SRC"
+        ln -f "$ROOT/$BIG_NAME" "$UPLOAD_SRC/$BIG_NAME" 2>/dev/null || cp "$ROOT/$BIG_NAME" "$UPLOAD_SRC/$BIG_NAME"
+        # mkdir fails if /up already exists: that is fine.
+        timeout 30 "$FERRY" mkdir "$ADDR" /up --accept-new -q > /dev/null 2>&1 || true
+        [[ -d $ROOT/up ]] || die "remote mkdir /up did not create $ROOT/up"
+        bench_case put "put 1 file" "1 x ${BIG_MIB} MiB" $(( BIG_MIB * 1048576 )) 1
+        rm -f "$UPLOAD_SRC/$BIG_NAME" ;;
+    many)
+        bench_case many "get glob" "${MANY_COUNT} x ${MANY_MIB} MiB" $(( MANY_COUNT * MANY_MIB * 1048576 )) "$MANY_COUNT" ;;
+    small)
+        bench_case small "get glob" "${SMALL_COUNT} x ${SMALL_KIB} KiB" $(( SMALL_COUNT * SMALL_KIB * 1024 )) "$SMALL_COUNT" ;;
+    esac
+done
+
+# ------------------------------------------------------------------- report --
+printf '\nferry bench: %s, 127.0.0.1, %s run(s) each, median of wall clock; MB/s = 10^6 B/s%s\n' \
+    "$("$FERRY" --version 2>/dev/null || basename "$FERRY")" "$RUNS" "${JOBS:+, -j $JOBS}"
+printf 'cpu: user+sys seconds (median); cpu/GiB: cpu seconds per GiB moved; server cpu from /proc\n\n'
+printf '%-12s | %-13s | %8s | %8s | %7s | %7s | %6s | %7s | %6s | %s\n' \
+    "case" "size" "median s" "MB/s" "files/s" "cli cpu" "c/GiB" "srv cpu" "s/GiB" "raw wall s"
+printf '%s\n' "-------------+---------------+----------+----------+---------+---------+--------+---------+--------+-----------"
+for r in "${ROWS[@]}"; do printf '%s\n' "$r"; done

@@ -1,0 +1,50 @@
+//! # ferry-proto: the ferry wire protocol, with no I/O
+//!
+//! Everything two ferry peers agree on, as plain data and pure functions, so
+//! it can be tested on byte literals and fuzzed without a network:
+//!
+//! - [`request`]: what a client asks for, one [`Request`] per QUIC stream.
+//! - [`response`]: what the server answers ([`Response`]), the directory
+//!   [`Entry`] and the stable [`ErrorCode`]s scripts rely on.
+//! - [`frame`]: the length-prefixed CBOR framing (u32 big-endian length, then
+//!   the CBOR value) and its 64 KiB limit, checked before any allocation.
+//! - [`path`]: [`RemotePath`], the only way a wire path becomes something a
+//!   server may touch: root-relative, `/`-separated, with no `..`, NUL,
+//!   backslash or empty component, and bounded in length.
+//! - [`fingerprint`]: certificate fingerprints as `SHA256:<base64>`.
+//!
+//! ## The exchange
+//!
+//! One request is one client-opened bidirectional stream. The client writes a
+//! request frame; for [`Request::Put`] exactly `size` file bytes follow, then
+//! FIN. The server answers with one response frame; after
+//! [`Response::File`] exactly `size` bytes follow, after [`Response::Listing`]
+//! a sequence of [`ListChunk`] frames follows; FIN ends both.
+//!
+//! ## Security
+//!
+//! Everything here treats its input as hostile: a frame longer than
+//! [`MAX_FRAME_LEN`] is refused before a buffer is allocated, CBOR decoding
+//! works on a bounded slice, and no function panics on peer input.
+
+pub mod fingerprint;
+pub mod frame;
+pub mod path;
+pub mod request;
+pub mod response;
+
+pub use fingerprint::Fingerprint;
+pub use frame::{FrameError, MAX_FRAME_LEN};
+pub use path::{PathError, RemotePath};
+pub use request::{PutRequest, Request};
+pub use response::{Entry, ErrorCode, Kind, ListChunk, Response, Timestamp, WireError};
+
+/// The ALPN protocol name ferry negotiates in the TLS handshake.
+pub const ALPN: &[u8] = b"ferry/1";
+
+/// The UDP port a server listens on unless told otherwise.
+pub const DEFAULT_PORT: u16 = 4433;
+
+/// How many entries the server puts into one [`ListChunk`] at most, so that a
+/// chunk stays well under [`MAX_FRAME_LEN`] even with 255-byte names.
+pub const LIST_CHUNK_ENTRIES: usize = 128;
