@@ -1,1 +1,40 @@
-//! placeholder
+//! # ferry-net: the QUIC plumbing that client and server share
+//!
+//! - [`framed`]: reading and writing [`ferry_proto::frame`] frames on quinn
+//!   streams, with the frame limit checked before any allocation.
+//! - [`pump`]: moving file bytes between a file and a stream in large
+//!   chunks, with file I/O on blocking threads so it never stalls the network
+//!   task, and memory bounded per stream whatever the file size.
+//! - [`transport`]: the transport parameters (flow-control windows, stream
+//!   limits, timeouts), the UDP socket set-up and the crypto provider, so both
+//!   ends are tuned in one place.
+//!
+//! ## Security
+//!
+//! A peer controls every byte read here. Frame lengths are checked against
+//! [`ferry_proto::MAX_FRAME_LEN`] before a buffer is allocated, and a received
+//! file is refused as soon as it carries more bytes than were declared.
+
+pub mod framed;
+pub mod pump;
+pub mod transport;
+
+pub use framed::{read_frame, write_frame, FrameIoError};
+pub use pump::{PumpError, CHUNK_SIZE};
+
+/// Application error codes used to stop or reset streams and to close
+/// connections.
+pub mod codes {
+    use quinn::VarInt;
+
+    /// Normal close, or a stream abandoned because the other side is done.
+    pub const DONE: VarInt = VarInt::from_u32(0);
+    /// The peer broke the protocol on this stream.
+    pub const PROTOCOL: VarInt = VarInt::from_u32(1);
+    /// The request failed; the response frame says why.
+    pub const FAILED: VarInt = VarInt::from_u32(2);
+    /// The transfer was cancelled by its initiator.
+    pub const CANCELLED: VarInt = VarInt::from_u32(3);
+    /// The server is shutting down.
+    pub const SHUTDOWN: VarInt = VarInt::from_u32(4);
+}

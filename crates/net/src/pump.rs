@@ -1,0 +1,190 @@
+//! File bytes between a file and a stream.
+//!
+//! File reads and writes run on tokio's blocking pool, connected to the
+//! network task by a bounded channel of [`CHUNK_SIZE`] buffers, so a slow disk
+//! never stalls other streams and a stream holds at most a few chunks in
+//! memory whatever the file's size.
+
+use std::{
+    fs::File,
+    io::{self, Read, Write},
+};
+
+use bytes::Bytes;
+use quinn::{RecvStream, SendStream};
+use tokio::sync::mpsc;
+
+/// Size of one read from a file and of one chunk handed to quinn.
+pub const CHUNK_SIZE: usize = 512 * 1024;
+/// Chunks buffered between the disk thread and the network task.
+const DEPTH: usize = 4;
+
+/// Why file bytes could not be moved.
+#[derive(Debug, thiserror::Error)]
+pub enum PumpError {
+    /// Reading from the stream failed (reset by the peer, connection lost).
+    #[error(transparent)]
+    Read(#[from] quinn::ReadError),
+    /// Writing to the stream failed (stopped by the peer, connection lost).
+    #[error(transparent)]
+    Write(#[from] quinn::WriteError),
+    /// The local file could not be read or written.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    /// The stream ended before the declared size.
+    #[error("transfer ended after {got} of {expected} bytes")]
+    Truncated {
+        /// Bytes declared.
+        expected: u64,
+        /// Bytes received.
+        got: u64,
+    },
+    /// The stream carried more than the declared size.
+    #[error("peer sent more than the {expected} bytes it declared")]
+    Overrun {
+        /// Bytes declared.
+        expected: u64,
+    },
+}
+
+/// Reads up to `len` bytes from `file` into a fresh buffer (one allocation,
+/// no zero-fill). Fails if the file ends first: it shrank while being sent.
+pub fn read_chunk(file: &mut File, len: usize) -> io::Result<Bytes> {
+    let mut buf = Vec::with_capacity(len);
+    file.take(len as u64).read_to_end(&mut buf)?;
+    if buf.len() < len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "file shrank while it was being sent",
+        ));
+    }
+    Ok(Bytes::from(buf))
+}
+
+/// Sends exactly `len` bytes of `file`, from its current position, on `send`,
+/// calling `progress` with each chunk's size once quinn has taken it. The
+/// caller finishes the stream.
+pub async fn send_file(
+    send: &mut SendStream,
+    mut file: File,
+    len: u64,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(), PumpError> {
+    if len == 0 {
+        return Ok(());
+    }
+    let (tx, mut rx) = mpsc::channel::<io::Result<Bytes>>(DEPTH);
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(CHUNK_SIZE as u64) as usize;
+            let chunk = read_chunk(&mut file, n);
+            let failed = chunk.is_err();
+            if tx.blocking_send(chunk).is_err() || failed {
+                return;
+            }
+            left -= n as u64;
+        }
+    });
+    while let Some(chunk) = rx.recv().await {
+        let chunk = chunk?;
+        let n = chunk.len() as u64;
+        send.write_chunk(chunk).await?;
+        progress(n);
+    }
+    // The reader has ended (it dropped its sender); a panic there is a bug,
+    // report it as an I/O failure rather than a short file.
+    reader
+        .await
+        .map_err(|e| io::Error::other(format!("file reader failed: {e}")))?;
+    Ok(())
+}
+
+/// Receives exactly `expected` bytes from `recv` into `file` and returns the
+/// file once every byte is written. Fails as soon as the stream carries more
+/// than `expected`, or if it ends early.
+pub async fn recv_to_file(
+    recv: &mut RecvStream,
+    file: File,
+    expected: u64,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<File, PumpError> {
+    // Buffers circulate between this task and the writer, so a transfer
+    // allocates DEPTH buffers once, however large the file.
+    let (full_tx, mut full_rx) = mpsc::channel::<(Vec<u8>, usize)>(DEPTH);
+    let (empty_tx, mut empty_rx) = mpsc::channel::<Vec<u8>>(DEPTH);
+    let writer = tokio::task::spawn_blocking(move || -> io::Result<File> {
+        let mut file = file;
+        while let Some((buf, n)) = full_rx.blocking_recv() {
+            file.write_all(&buf[..n])?;
+            // The receiving side may be gone already; the buffer is then
+            // simply freed.
+            let _ = empty_tx.blocking_send(buf);
+        }
+        Ok(file)
+    });
+
+    let chunk = CHUNK_SIZE.min(usize::try_from(expected).unwrap_or(CHUNK_SIZE).max(1));
+    let mut fresh = DEPTH;
+    let mut total: u64 = 0;
+    let outcome: Result<(), PumpError> = async {
+        loop {
+            let mut buf = match empty_rx.try_recv() {
+                Ok(buf) => buf,
+                Err(_) if fresh > 0 => {
+                    fresh -= 1;
+                    vec![0u8; chunk]
+                }
+                Err(_) => match empty_rx.recv().await {
+                    Some(buf) => buf,
+                    // The writer stopped early: its own error says why.
+                    None => return Ok(()),
+                },
+            };
+            let mut filled = 0;
+            let mut ended = false;
+            while filled < buf.len() {
+                match recv.read(&mut buf[filled..]).await? {
+                    Some(n) => {
+                        filled += n;
+                        total += n as u64;
+                        if total > expected {
+                            return Err(PumpError::Overrun { expected });
+                        }
+                        progress(n as u64);
+                    }
+                    None => {
+                        ended = true;
+                        break;
+                    }
+                }
+            }
+            if filled > 0 && full_tx.send((buf, filled)).await.is_err() {
+                return Ok(());
+            }
+            if ended {
+                return Ok(());
+            }
+            if total == expected {
+                // Everything declared has arrived; anything more is an
+                // overrun, and the end of the stream must follow.
+                let mut probe = [0u8; 1];
+                return match recv.read(&mut probe).await? {
+                    None => Ok(()),
+                    Some(_) => Err(PumpError::Overrun { expected }),
+                };
+            }
+        }
+    }
+    .await;
+    drop(full_tx);
+    let written = writer
+        .await
+        .map_err(|e| io::Error::other(format!("file writer failed: {e}")))?;
+    outcome?;
+    let file = written?;
+    if total < expected {
+        return Err(PumpError::Truncated { expected, got: total });
+    }
+    Ok(file)
+}

@@ -1,0 +1,57 @@
+//! Transport tuning, sockets and the crypto provider, shared by both ends.
+
+use std::{io, net::SocketAddr, sync::Arc, time::Duration};
+
+use quinn::{IdleTimeout, TransportConfig, VarInt};
+
+/// Bytes one stream may have in flight: enough for one stream to fill a
+/// 1 Gbit/s link at 100 ms round-trip time.
+pub const STREAM_WINDOW: u32 = 16 << 20;
+/// Bytes all streams of a connection may have in flight together.
+pub const CONNECTION_WINDOW: u32 = 64 << 20;
+/// Streams a peer may have open at once.
+pub const MAX_STREAMS: u32 = 1024;
+/// UDP socket buffer asked for; machines usually cap it (here at 4 MiB).
+pub const SOCKET_BUFFER: usize = 4 << 20;
+/// A connection with no traffic for this long is dead.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Clients ping this often so idle shells keep their connection.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+/// The transport parameters both ends use.
+pub fn transport_config() -> TransportConfig {
+    let mut t = TransportConfig::default();
+    t.max_concurrent_bidi_streams(VarInt::from_u32(MAX_STREAMS))
+        .max_concurrent_uni_streams(VarInt::from_u32(0))
+        .stream_receive_window(VarInt::from_u32(STREAM_WINDOW))
+        .receive_window(VarInt::from_u32(CONNECTION_WINDOW))
+        .send_window(u64::from(CONNECTION_WINDOW))
+        .max_idle_timeout(IdleTimeout::try_from(IDLE_TIMEOUT).ok())
+        .keep_alive_interval(Some(KEEP_ALIVE));
+    t
+}
+
+/// The shared transport parameters, ready for a quinn config.
+pub fn shared_transport_config() -> Arc<TransportConfig> {
+    Arc::new(transport_config())
+}
+
+/// Binds a UDP socket with large buffers (best effort: the kernel caps them).
+pub fn bind_udp(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        // Accept IPv4 too when bound to the unspecified IPv6 address.
+        let _ = socket.set_only_v6(false);
+    }
+    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
+/// The crypto provider both ends use (ring), named explicitly so that no
+/// process-wide default is needed.
+pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}

@@ -1,0 +1,197 @@
+//! The server's TLS identity: a self-signed certificate and its key,
+//! generated on first start and reused afterwards, so that clients that
+//! pinned it keep trusting the server.
+
+use std::{
+    fs,
+    io::{self, Write},
+    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    path::{Path, PathBuf},
+};
+
+use ferry_proto::Fingerprint;
+use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+
+/// File name of the certificate inside the certificate directory.
+pub const CERT_FILE: &str = "server-cert.pem";
+/// File name of the private key inside the certificate directory (mode 0600).
+pub const KEY_FILE: &str = "server-key.pem";
+
+/// A certificate, its key and its fingerprint.
+#[derive(Debug)]
+pub struct Identity {
+    /// The DER-encoded certificate.
+    pub cert: CertificateDer<'static>,
+    /// The private key.
+    pub key: PrivateKeyDer<'static>,
+    /// `SHA256:…` of the certificate.
+    pub fingerprint: Fingerprint,
+    /// Whether this start generated it.
+    pub generated: bool,
+}
+
+/// Why the identity could not be loaded or created.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: io::Error,
+    },
+    /// A file exists but does not hold what it should.
+    #[error("{path}: not a valid PEM {what}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// "certificate" or "private key".
+        what: &'static str,
+    },
+    /// Only one of the two files exists: refusing to replace the identity
+    /// clients have pinned.
+    #[error("{present} exists but {missing} does not; restore it, or delete both to generate a new identity (clients will then refuse the server until they forget the old fingerprint)")]
+    Incomplete {
+        /// The file that exists.
+        present: PathBuf,
+        /// The file that is missing.
+        missing: PathBuf,
+    },
+    /// Certificate generation failed.
+    #[error("generating a certificate failed: {0}")]
+    Generate(#[from] rcgen::Error),
+}
+
+/// Loads the identity kept in `dir`, generating and saving a new one when
+/// the directory holds none.
+pub fn load_or_generate(dir: &Path) -> Result<Identity, IdentityError> {
+    let cert_path = dir.join(CERT_FILE);
+    let key_path = dir.join(KEY_FILE);
+    match (cert_path.exists(), key_path.exists()) {
+        (true, true) => load(&cert_path, &key_path),
+        (false, false) => generate(dir, &cert_path, &key_path),
+        (true, false) => Err(IdentityError::Incomplete {
+            present: cert_path,
+            missing: key_path,
+        }),
+        (false, true) => Err(IdentityError::Incomplete {
+            present: key_path,
+            missing: cert_path,
+        }),
+    }
+}
+
+fn load(cert_path: &Path, key_path: &Path) -> Result<Identity, IdentityError> {
+    let cert = CertificateDer::from_pem_file(cert_path).map_err(|_| IdentityError::Invalid {
+        path: cert_path.to_owned(),
+        what: "certificate",
+    })?;
+    let key = PrivateKeyDer::from_pem_file(key_path).map_err(|_| IdentityError::Invalid {
+        path: key_path.to_owned(),
+        what: "private key",
+    })?;
+    if let Ok(meta) = fs::metadata(key_path) {
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(
+                "{} is readable by other users; run: chmod 600 {}",
+                key_path.display(),
+                key_path.display()
+            );
+        }
+    }
+    Ok(Identity {
+        fingerprint: Fingerprint::of_der(&cert),
+        cert,
+        key,
+        generated: false,
+    })
+}
+
+fn generate(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<Identity, IdentityError> {
+    let io_err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| IdentityError::Io { path, source }
+    };
+    fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let host = hostname_hint();
+    let certified = rcgen::generate_simple_self_signed(vec![host, "localhost".to_owned()])?;
+    // Key first: a certificate without its key is refused at the next start,
+    // so a crash between the two writes cannot leave a half identity that
+    // looks whole.
+    write_new(key_path, certified.signing_key.serialize_pem().as_bytes(), 0o600)
+        .map_err(io_err(key_path))?;
+    write_new(cert_path, certified.cert.pem().as_bytes(), 0o644).map_err(io_err(cert_path))?;
+    let cert = certified.cert.der().clone();
+    let key = PrivateKeyDer::try_from(certified.signing_key.serialize_der()).map_err(|_| {
+        IdentityError::Invalid {
+            path: key_path.to_owned(),
+            what: "private key",
+        }
+    })?;
+    Ok(Identity {
+        fingerprint: Fingerprint::of_der(&cert),
+        cert,
+        key,
+        generated: true,
+    })
+}
+
+/// Writes a file that must not exist yet, with `mode` from its creation on.
+fn write_new(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)?;
+    f.write_all(contents)?;
+    f.sync_all()
+}
+
+/// A name for the certificate's subject; clients pin the fingerprint, so it
+/// is only a label.
+fn hostname_hint() -> String {
+    fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'))
+        .unwrap_or_else(|| "ferry".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_once_then_reused_with_a_private_key_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = load_or_generate(dir.path()).unwrap();
+        assert!(first.generated);
+        let mode = fs::metadata(dir.path().join(KEY_FILE)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let second = load_or_generate(dir.path()).unwrap();
+        assert!(!second.generated);
+        assert_eq!(first.fingerprint, second.fingerprint);
+        assert_eq!(first.cert, second.cert);
+    }
+
+    #[test]
+    fn half_an_identity_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        load_or_generate(dir.path()).unwrap();
+        fs::remove_file(dir.path().join(KEY_FILE)).unwrap();
+        let err = load_or_generate(dir.path()).unwrap_err();
+        assert!(matches!(err, IdentityError::Incomplete { .. }), "{err}");
+        // Nothing was regenerated behind the operator's back.
+        assert!(!dir.path().join(KEY_FILE).exists());
+    }
+
+    #[test]
+    fn garbage_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(CERT_FILE), "junk").unwrap();
+        fs::write(dir.path().join(KEY_FILE), "junk").unwrap();
+        let err = load_or_generate(dir.path()).unwrap_err();
+        assert!(matches!(err, IdentityError::Invalid { .. }), "{err}");
+    }
+}

@@ -1,0 +1,179 @@
+//! The endpoint: binding, accepting, and shutting down gracefully.
+
+use std::{
+    future::Future,
+    net::SocketAddr,
+    path::PathBuf,
+    sync::Arc,
+    time::Duration,
+};
+
+use ferry_proto::Fingerprint;
+use tokio::{
+    sync::{watch, Semaphore},
+    task::JoinSet,
+};
+
+use crate::{identity, storage::Storage, tls};
+
+/// Connections served at once; more are refused.
+pub const MAX_CONNECTIONS: usize = 512;
+/// How long requests in flight may take to finish after shutdown begins.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// What to serve, where, and with which identity.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The directory to serve.
+    pub root: PathBuf,
+    /// The UDP address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Where the certificate and key are kept.
+    pub certs: PathBuf,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The root directory cannot be opened.
+    #[error("cannot serve {path}: {source}")]
+    Root {
+        /// The root given.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The identity could not be loaded or generated.
+    #[error(transparent)]
+    Identity(#[from] identity::IdentityError),
+    /// TLS set-up failed.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A bound, ready server.
+#[derive(Debug)]
+pub struct Server {
+    endpoint: quinn::Endpoint,
+    storage: Arc<Storage>,
+    fingerprint: Fingerprint,
+    generated: bool,
+    root: PathBuf,
+}
+
+impl Server {
+    /// Opens the root, loads or generates the identity, and binds the
+    /// endpoint. Must be called inside a tokio runtime.
+    pub fn bind(config: &Config) -> Result<Self, ServerError> {
+        let root_err = |source| ServerError::Root {
+            path: config.root.clone(),
+            source,
+        };
+        let root = config.root.canonicalize().map_err(root_err)?;
+        let storage = Storage::open(&root).map_err(root_err)?;
+        let identity = identity::load_or_generate(&config.certs)?;
+        let server_config = tls::server_config(&identity)?;
+        let bind_err = |source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        };
+        let socket = ferry_net::transport::bind_udp(config.listen).map_err(bind_err)?;
+        let runtime = quinn::default_runtime().ok_or_else(|| {
+            bind_err(std::io::Error::other("no async runtime (call inside tokio)"))
+        })?;
+        let endpoint = quinn::Endpoint::new(
+            quinn::EndpointConfig::default(),
+            Some(server_config),
+            socket,
+            runtime,
+        )
+        .map_err(bind_err)?;
+        Ok(Server {
+            endpoint,
+            storage: Arc::new(storage),
+            fingerprint: identity.fingerprint,
+            generated: identity.generated,
+            root,
+        })
+    }
+
+    /// The address actually bound (the port is real even if 0 was asked).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.endpoint
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// The certificate fingerprint clients will pin.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.fingerprint
+    }
+
+    /// Whether this start generated a new identity.
+    pub fn generated_identity(&self) -> bool {
+        self.generated
+    }
+
+    /// The canonical root directory served.
+    pub fn root(&self) -> &std::path::Path {
+        &self.root
+    }
+
+    /// Serves until `shutdown` resolves; then refuses new connections and
+    /// streams, gives requests in flight [`SHUTDOWN_GRACE`] to finish, and
+    /// closes the endpoint.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let mut connections = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                incoming = self.endpoint.accept() => {
+                    let Some(incoming) = incoming else { break };
+                    let Ok(permit) = limit.clone().try_acquire_owned() else {
+                        tracing::warn!(remote = %incoming.remote_address(), "refused: too many connections");
+                        incoming.refuse();
+                        continue;
+                    };
+                    connections.spawn(crate::connection::serve(
+                        incoming,
+                        self.storage.clone(),
+                        stop_rx.clone(),
+                        permit,
+                    ));
+                }
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
+        }
+        tracing::info!(
+            "shutting down: waiting up to {}s for {} connection(s)",
+            SHUTDOWN_GRACE.as_secs(),
+            connections.len()
+        );
+        self.endpoint.set_server_config(None);
+        let _ = stop_tx.send(true);
+        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("requests still running after the grace period were cut off");
+        }
+        // Aborting the rest drops their partial uploads, which removes them.
+        connections.shutdown().await;
+        self.endpoint
+            .close(ferry_net::codes::SHUTDOWN, b"server shutting down");
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+        tracing::info!("stopped");
+    }
+}
