@@ -1,1 +1,42 @@
-fn main() {}
+//! The `ferry` binary: a thin layer over `ferry-server` and `ferry-client`
+//! that parses the command line, owns the terminal and maps outcomes to exit
+//! statuses (0 success, 1 failure, 2 usage).
+
+mod cli;
+mod commands;
+mod home;
+mod output;
+mod progress;
+mod serve;
+mod session;
+mod shell;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ferry: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(commands::run(cli));
+    // Do not wait for blocking file I/O of abandoned transfers.
+    runtime.shutdown_background();
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            if !output::is_broken_pipe(&e) {
+                eprintln!("ferry: {e:#}");
+                return ExitCode::FAILURE;
+            }
+            // A closed pipe (`ferry ls … | head`) is not a failure.
+            ExitCode::SUCCESS
+        }
+    }
+}

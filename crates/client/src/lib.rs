@@ -1,1 +1,36 @@
-//! placeholder
+//! # ferry-client: talk to a ferry server
+//!
+//! - [`connect()`]: resolve, handshake, and trust on first use
+//!   ([`Trust`], [`known_hosts`], the pinning [`verifier`]).
+//! - [`Client`]: one connection; each operation opens its own stream, so
+//!   clones of a client run operations concurrently.
+//! - [`transfer`]: batches — plan (globs, `-r`), then move files
+//!   concurrently, reporting progress through an [`Observer`].
+//! - [`glob`]: pattern expansion on the side that holds the files.
+//!
+//! ## Security assumptions
+//!
+//! The server is trusted only through its pinned certificate fingerprint;
+//! the TLS handshake signature is still verified, so a server must hold the
+//! pinned certificate's key. No request is sent before trust is settled.
+//! Downloads are written to a temporary file beside the destination and
+//! renamed over it only once the declared size has arrived, so an
+//! interrupted download never replaces a whole file with part of one.
+//! This crate prints nothing; the binary owns the terminal.
+
+mod client;
+pub mod connect;
+mod error;
+pub mod glob;
+pub mod known_hosts;
+mod target;
+pub mod transfer;
+pub mod verifier;
+
+pub use client::{Client, Moved, PART_SUFFIX};
+pub use connect::{connect, ConnectOptions, Trust};
+pub use error::ClientError;
+pub use target::{Target, TargetParseError};
+pub use transfer::{Observer, Options as TransferOptions, Plan, Summary, DEFAULT_JOBS};
+
+pub use ferry_proto::{Entry, ErrorCode, Fingerprint, Kind, RemotePath, Timestamp};

@@ -21,7 +21,7 @@ pub struct RemotePath(String);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PathError {
     /// A `..` component, which could leave the root.
-    #[error("'..' is not allowed in a remote path")]
+    #[error("'..' would leave the served root")]
     ParentComponent,
     /// A NUL byte.
     #[error("a remote path may not contain NUL bytes")]
@@ -53,7 +53,7 @@ impl RemotePath {
 
     /// Resolves what a user typed against a working directory, the way a
     /// shell does: absolute when it starts with `/`, else relative to `self`;
-    /// `..` steps up and stops at the root.
+    /// `..` steps up, and is refused where it would leave the root.
     pub fn resolve(&self, input: &str) -> Result<Self, PathError> {
         let start = if input.starts_with('/') {
             Self::root()
@@ -70,9 +70,7 @@ impl RemotePath {
         for part in input.split('/') {
             match part {
                 "" | "." => {}
-                ".." if allow_parent => {
-                    self.pop();
-                }
+                ".." if allow_parent && !self.is_root() => self.pop(),
                 ".." => return Err(PathError::ParentComponent),
                 name => self.push(name)?,
             }
@@ -219,7 +217,9 @@ mod tests {
         assert_eq!(cwd.resolve("x").unwrap(), p("/home/me/x"));
         assert_eq!(cwd.resolve("/x").unwrap(), p("/x"));
         assert_eq!(cwd.resolve("..").unwrap(), p("/home"));
-        assert_eq!(cwd.resolve("../../../..").unwrap(), RemotePath::root());
+        assert_eq!(cwd.resolve("../..").unwrap(), RemotePath::root());
+        assert_eq!(cwd.resolve("../../.."), Err(PathError::ParentComponent));
+        assert_eq!(RemotePath::root().resolve("/../etc"), Err(PathError::ParentComponent));
         assert_eq!(cwd.resolve("./a/../b").unwrap(), p("/home/me/b"));
         assert_eq!(cwd.resolve("").unwrap(), cwd);
         assert_eq!(cwd.resolve("a\\b"), Err(PathError::Backslash));

@@ -34,15 +34,15 @@ pub struct Identity {
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// What went wrong.
-        source: io::Error,
+        error: io::Error,
     },
     /// A file exists but does not hold what it should.
-    #[error("{path}: not a valid PEM {what}")]
+    #[error("{}: not a valid PEM {what}", path.display())]
     Invalid {
         /// The file.
         path: PathBuf,
@@ -51,7 +51,7 @@ pub enum IdentityError {
     },
     /// Only one of the two files exists: refusing to replace the identity
     /// clients have pinned.
-    #[error("{present} exists but {missing} does not; restore it, or delete both to generate a new identity (clients will then refuse the server until they forget the old fingerprint)")]
+    #[error("{} exists but {} does not; restore it, or delete both to generate a new identity (clients will then refuse the server until they forget the old fingerprint)", present.display(), missing.display())]
     Incomplete {
         /// The file that exists.
         present: PathBuf,
@@ -111,7 +111,7 @@ fn load(cert_path: &Path, key_path: &Path) -> Result<Identity, IdentityError> {
 fn generate(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<Identity, IdentityError> {
     let io_err = |path: &Path| {
         let path = path.to_owned();
-        move |source| IdentityError::Io { path, source }
+        move |error| IdentityError::Io { path, error }
     };
     fs::create_dir_all(dir).map_err(io_err(dir))?;
     let host = hostname_hint();

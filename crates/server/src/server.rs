@@ -36,12 +36,12 @@ pub struct Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     /// The root directory cannot be opened.
-    #[error("cannot serve {path}: {source}")]
+    #[error("cannot serve {}: {error}", path.display())]
     Root {
         /// The root given.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The identity could not be loaded or generated.
     #[error(transparent)]
@@ -50,12 +50,12 @@ pub enum ServerError {
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
     /// The address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {error}")]
     Bind {
         /// The address.
         addr: SocketAddr,
         /// Why.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -73,17 +73,17 @@ impl Server {
     /// Opens the root, loads or generates the identity, and binds the
     /// endpoint. Must be called inside a tokio runtime.
     pub fn bind(config: &Config) -> Result<Self, ServerError> {
-        let root_err = |source| ServerError::Root {
+        let root_err = |error| ServerError::Root {
             path: config.root.clone(),
-            source,
+            error,
         };
         let root = config.root.canonicalize().map_err(root_err)?;
         let storage = Storage::open(&root).map_err(root_err)?;
         let identity = identity::load_or_generate(&config.certs)?;
         let server_config = tls::server_config(&identity)?;
-        let bind_err = |source| ServerError::Bind {
+        let bind_err = |error| ServerError::Bind {
             addr: config.listen,
-            source,
+            error,
         };
         let socket = ferry_net::transport::bind_udp(config.listen).map_err(bind_err)?;
         let runtime = quinn::default_runtime().ok_or_else(|| {

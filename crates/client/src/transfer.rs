@@ -1,0 +1,414 @@
+//! Many files at once: plan a batch (expand globs, walk directories with
+//! `-r`), then move the files concurrently, each on its own stream of the
+//! one connection, at most `jobs` at a time, reporting progress as events.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use ferry_proto::{Kind, RemotePath};
+use tokio::{sync::Semaphore, task::JoinSet};
+
+use crate::{glob, Client, ClientError};
+
+/// Files in flight at once unless told otherwise. One stream per file costs
+/// nothing extra on a shared connection, and 16 in flight hide about 16
+/// round trips of per-file latency: enough to keep a 100 Mbit/s, 50 ms link
+/// busy with 32 KiB files, while the connection window is shared fairly
+/// among big ones.
+pub const DEFAULT_JOBS: usize = 16;
+
+/// How to transfer.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Files in flight at once (at least 1).
+    pub jobs: usize,
+    /// Descend into directories.
+    pub recursive: bool,
+    /// Keep Unix permission bits (modification times are always kept).
+    pub preserve_mode: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            jobs: DEFAULT_JOBS,
+            recursive: false,
+            preserve_mode: false,
+        }
+    }
+}
+
+/// Progress events of a batch. Called from many tasks at once; keep them
+/// cheap. `id` numbers the files of the batch from 0.
+pub trait Observer: Send + Sync {
+    /// The batch is planned: this many files and bytes will move.
+    fn planned(&self, _files: usize, _bytes: u64) {}
+    /// A file started.
+    fn started(&self, _id: usize, _name: &str, _size: u64) {}
+    /// More bytes of a file moved.
+    fn advanced(&self, _id: usize, _bytes: u64) {}
+    /// A file is done, or failed.
+    fn finished(&self, _id: usize, _name: &str, _outcome: &Result<u64, ClientError>) {}
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Default)]
+pub struct Silent;
+impl Observer for Silent {}
+
+/// One file to move.
+#[derive(Debug, Clone)]
+pub struct FileJob {
+    /// The remote side.
+    pub remote: RemotePath,
+    /// The local side.
+    pub local: PathBuf,
+    /// Expected size (0 when unknown).
+    pub size: u64,
+    /// How to show it: the path as the user will recognize it.
+    pub display: String,
+}
+
+/// A planned batch.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Directories to create first, parents before children.
+    pub local_dirs: Vec<PathBuf>,
+    /// Remote directories to create first, parents before children.
+    pub remote_dirs: Vec<RemotePath>,
+    /// The files.
+    pub files: Vec<FileJob>,
+    /// What could not even be planned, by the name the user gave.
+    pub errors: Vec<(String, ClientError)>,
+}
+
+/// The result of a batch.
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// Files that arrived whole.
+    pub files: usize,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Wall time of the transfers.
+    pub elapsed: Duration,
+    /// What failed, by name, with why.
+    pub failures: Vec<(String, ClientError)>,
+}
+
+impl Summary {
+    /// Whether everything succeeded.
+    pub fn ok(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+impl Client {
+    /// Plans downloading `patterns` (resolved against `cwd`) into the local
+    /// directory `dest`.
+    pub async fn plan_get(&self, cwd: &RemotePath, patterns: &[String], dest: &Path, opts: &Options) -> Plan {
+        let mut plan = Plan::default();
+        for pattern in patterns {
+            let matches = match glob::expand_remote(self, cwd, pattern).await {
+                Ok(m) if m.is_empty() => {
+                    plan.errors.push((pattern.clone(), ClientError::Usage(format!("{pattern}: no match"))));
+                    continue;
+                }
+                Ok(m) => m,
+                Err(e) => {
+                    plan.errors.push((pattern.clone(), e));
+                    continue;
+                }
+            };
+            for m in matches {
+                let entry = match m.entry {
+                    Some(e) if e.kind != Kind::Symlink => e,
+                    _ => match self.stat(&m.path).await {
+                        Ok(e) => e,
+                        Err(e) => {
+                            plan.errors.push((m.path.to_string(), e));
+                            continue;
+                        }
+                    },
+                };
+                let name = m.path.file_name().unwrap_or("root").to_owned();
+                let local = dest.join(&name);
+                match entry.kind {
+                    Kind::Dir if opts.recursive => {
+                        self.walk_remote(&m.path, &local, &mut plan).await;
+                    }
+                    Kind::Dir => plan.errors.push((
+                        m.path.to_string(),
+                        ClientError::Usage(format!("{}: is a directory (use -r)", m.path)),
+                    )),
+                    _ => plan.files.push(FileJob {
+                        display: m.path.to_string(),
+                        remote: m.path,
+                        local,
+                        size: entry.size,
+                    }),
+                }
+            }
+        }
+        plan
+    }
+
+    /// Adds the tree under remote `dir` to `plan`, mirrored at `local`.
+    /// Each level's directories are listed concurrently.
+    async fn walk_remote(&self, dir: &RemotePath, local: &Path, plan: &mut Plan) {
+        let mut level = vec![(dir.clone(), local.to_owned())];
+        while !level.is_empty() {
+            let mut listings = JoinSet::new();
+            for (index, (remote, _)) in level.iter().enumerate() {
+                let client = self.clone();
+                let remote = remote.clone();
+                listings.spawn(async move { (index, client.list(&remote).await) });
+            }
+            let mut results: Vec<_> = listings.join_all().await;
+            results.sort_by_key(|(index, _)| *index);
+            let mut next = Vec::new();
+            for (index, listing) in results {
+                let (remote, local) = &level[index];
+                plan.local_dirs.push(local.clone());
+                let mut entries = match listing {
+                    Ok(entries) => entries,
+                    Err(e) => {
+                        plan.errors.push((remote.to_string(), e));
+                        continue;
+                    }
+                };
+                entries.sort_by(|a, b| a.name.cmp(&b.name));
+                for entry in entries {
+                    let Ok(child) = remote.join(&entry.name) else { continue };
+                    let child_local = local.join(&entry.name);
+                    match entry.kind {
+                        Kind::Dir => next.push((child, child_local)),
+                        Kind::File => plan.files.push(FileJob {
+                            display: child.to_string(),
+                            remote: child,
+                            local: child_local,
+                            size: entry.size,
+                        }),
+                        // Links are not followed in recursive copies, as
+                        // with `scp -r` of a link loop; other kinds have no
+                        // bytes to copy.
+                        Kind::Symlink | Kind::Other => {}
+                    }
+                }
+            }
+            level = next;
+        }
+    }
+
+    /// Plans uploading the local `patterns` into the remote directory `dest`.
+    pub async fn plan_put(&self, patterns: &[String], dest: &RemotePath, opts: &Options) -> Plan {
+        let patterns = patterns.to_vec();
+        let dest = dest.clone();
+        let recursive = opts.recursive;
+        tokio::task::spawn_blocking(move || plan_put_local(&patterns, &dest, recursive))
+            .await
+            .unwrap_or_else(|e| Plan {
+                errors: vec![("upload".into(), ClientError::Protocol(e.to_string()))],
+                ..Plan::default()
+            })
+    }
+
+    /// Moves the files of a download plan.
+    pub async fn run_get(&self, plan: Plan, opts: &Options, observer: Arc<dyn Observer>) -> Summary {
+        let mut failures = plan.errors;
+        let mut skip = Vec::new();
+        for dir in &plan.local_dirs {
+            if let Err(e) = std::fs::create_dir_all(dir) {
+                skip.push(dir.clone());
+                failures.push((dir.display().to_string(), ClientError::local(dir)(e)));
+            }
+        }
+        let files = plan
+            .files
+            .into_iter()
+            .filter(|f| !skip.iter().any(|d| f.local.starts_with(d)))
+            .collect();
+        let preserve = opts.preserve_mode;
+        self.run(files, failures, opts.jobs, observer, move |client, job, progress| async move {
+            client
+                .download(&job.remote, &job.local, preserve, &*progress)
+                .await
+                .map(|m| m.bytes)
+        })
+        .await
+    }
+
+    /// Moves the files of an upload plan.
+    pub async fn run_put(&self, plan: Plan, opts: &Options, observer: Arc<dyn Observer>) -> Summary {
+        let mut failures = plan.errors;
+        let mut skip = Vec::new();
+        for dir in &plan.remote_dirs {
+            if let Err(e) = self.mkdir(dir, true).await {
+                skip.push(dir.clone());
+                failures.push((dir.to_string(), e));
+            }
+        }
+        let files = plan
+            .files
+            .into_iter()
+            .filter(|f| !skip.iter().any(|d| f.remote.as_relative().starts_with(d.as_relative())))
+            .collect();
+        let preserve = opts.preserve_mode;
+        self.run(files, failures, opts.jobs, observer, move |client, job, progress| async move {
+            client
+                .upload(&job.local, &job.remote, preserve, &*progress)
+                .await
+                .map(|m| m.bytes)
+        })
+        .await
+    }
+
+    async fn run<F, Fut>(
+        &self,
+        files: Vec<FileJob>,
+        mut failures: Vec<(String, ClientError)>,
+        jobs: usize,
+        observer: Arc<dyn Observer>,
+        transfer: F,
+    ) -> Summary
+    where
+        F: Fn(Client, FileJob, Arc<dyn Fn(u64) + Send + Sync>) -> Fut + Clone + Send + 'static,
+        Fut: std::future::Future<Output = Result<u64, ClientError>> + Send,
+    {
+        let start = Instant::now();
+        observer.planned(files.len(), files.iter().map(|f| f.size).sum());
+        let limit = Arc::new(Semaphore::new(jobs.max(1)));
+        let mut tasks = JoinSet::new();
+        for (id, job) in files.into_iter().enumerate() {
+            let client = self.clone();
+            let limit = limit.clone();
+            let observer = observer.clone();
+            let transfer = transfer.clone();
+            tasks.spawn(async move {
+                // The semaphore is never closed, so acquiring cannot fail.
+                let _permit = limit.acquire_owned().await;
+                observer.started(id, &job.display, job.size);
+                let progress = {
+                    let observer = observer.clone();
+                    Arc::new(move |n: u64| observer.advanced(id, n)) as Arc<dyn Fn(u64) + Send + Sync>
+                };
+                let display = job.display.clone();
+                let outcome = transfer(client, job, progress).await;
+                observer.finished(id, &display, &outcome);
+                (display, outcome)
+            });
+        }
+        let mut summary = Summary::default();
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok((_, Ok(bytes))) => {
+                    summary.files += 1;
+                    summary.bytes += bytes;
+                }
+                Ok((name, Err(e))) => failures.push((name, e)),
+                Err(e) => failures.push(("transfer".into(), ClientError::Protocol(e.to_string()))),
+            }
+        }
+        summary.elapsed = start.elapsed();
+        summary.failures = failures;
+        summary
+    }
+}
+
+fn plan_put_local(patterns: &[String], dest: &RemotePath, recursive: bool) -> Plan {
+    let mut plan = Plan::default();
+    for pattern in patterns {
+        let matches = match glob::expand_local(pattern) {
+            Ok(m) if m.is_empty() => {
+                plan.errors.push((pattern.clone(), ClientError::Usage(format!("{pattern}: no match"))));
+                continue;
+            }
+            Ok(m) => m,
+            Err(e) => {
+                plan.errors.push((pattern.clone(), e));
+                continue;
+            }
+        };
+        for path in matches {
+            let meta = match std::fs::metadata(&path) {
+                Ok(meta) => meta,
+                Err(e) => {
+                    plan.errors.push((path.display().to_string(), ClientError::local(&path)(e)));
+                    continue;
+                }
+            };
+            let Some(remote) = remote_child(dest, &path) else {
+                plan.errors.push((
+                    path.display().to_string(),
+                    ClientError::Usage(format!("{}: cannot name it on the server", path.display())),
+                ));
+                continue;
+            };
+            if meta.is_dir() {
+                if recursive {
+                    walk_local(&path, &remote, &mut plan);
+                } else {
+                    plan.errors.push((
+                        path.display().to_string(),
+                        ClientError::Usage(format!("{}: is a directory (use -r)", path.display())),
+                    ));
+                }
+            } else {
+                plan.files.push(FileJob {
+                    display: path.display().to_string(),
+                    remote,
+                    local: path,
+                    size: meta.len(),
+                });
+            }
+        }
+    }
+    plan
+}
+
+/// The remote path for local `path` inside `dest`: `dest/<file name>`.
+fn remote_child(dest: &RemotePath, path: &Path) -> Option<RemotePath> {
+    let name = match path.file_name() {
+        Some(name) => name.to_str()?.to_owned(),
+        // "." or "..": use the directory's real name.
+        None => std::fs::canonicalize(path).ok()?.file_name()?.to_str()?.to_owned(),
+    };
+    dest.join(&name).ok()
+}
+
+fn walk_local(dir: &Path, remote: &RemotePath, plan: &mut Plan) {
+    plan.remote_dirs.push(remote.clone());
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            plan.errors.push((dir.display().to_string(), ClientError::local(dir)(e)));
+            return;
+        }
+    };
+    let mut entries: Vec<_> = entries.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else { continue };
+        let Some(child) = entry.file_name().to_str().and_then(|n| remote.join(n).ok()) else {
+            plan.errors.push((
+                path.display().to_string(),
+                ClientError::Usage(format!("{}: name cannot be used on the server", path.display())),
+            ));
+            continue;
+        };
+        if kind.is_dir() {
+            walk_local(&path, &child, plan);
+        } else if kind.is_file() {
+            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            plan.files.push(FileJob {
+                display: path.display().to_string(),
+                remote: child,
+                local: path,
+                size,
+            });
+        }
+    }
+}

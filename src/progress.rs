@@ -1,0 +1,301 @@
+//! Transfer progress on the terminal (the only place indicatif is used), or
+//! as plain lines, JSON lines or nothing; and the `--stats` CSV recorder.
+//!
+//! The client library reports events through [`Observer`]; this turns them
+//! into one bar per file in flight (a handful at most) above a total bar, or
+//! one line per finished file when the output is not a terminal.
+
+use std::{
+    collections::HashMap,
+    io::{IsTerminal, Write},
+    path::Path,
+    sync::{
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+use ferry_client::{transfer::Observer, Client, ClientError, Summary};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+
+use crate::output::{error_json, human_bytes, human_rate};
+
+/// Per-file bars shown at once; further files in flight count in the total.
+const MAX_BARS: usize = 5;
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// indicatif bars on the terminal.
+    Bars,
+    /// One line per finished file, then a summary.
+    Lines,
+    /// One JSON object per finished file, then a summary object.
+    Json,
+    /// Only errors.
+    Quiet,
+}
+
+impl Mode {
+    /// Bars only when both stdout and stderr are terminals.
+    pub fn choose(quiet: bool, json: bool) -> Mode {
+        if json {
+            Mode::Json
+        } else if quiet {
+            Mode::Quiet
+        } else if std::io::stdout().is_terminal() && std::io::stderr().is_terminal() {
+            Mode::Bars
+        } else {
+            Mode::Lines
+        }
+    }
+}
+
+struct Bars {
+    multi: MultiProgress,
+    total: ProgressBar,
+    shown: Mutex<HashMap<usize, ProgressBar>>,
+}
+
+/// Collects a batch's progress and shows it.
+pub struct Progress {
+    mode: Mode,
+    start: Instant,
+    bytes: AtomicU64,
+    in_flight: AtomicUsize,
+    done: AtomicUsize,
+    files: AtomicUsize,
+    started: Mutex<HashMap<usize, Instant>>,
+    bars: Option<Bars>,
+}
+
+impl Progress {
+    /// A progress display in `mode`.
+    pub fn new(mode: Mode) -> Arc<Self> {
+        let bars = (mode == Mode::Bars).then(|| {
+            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
+            let total = multi.add(ProgressBar::new(0));
+            total.set_style(
+                ProgressStyle::with_template(
+                    "{prefix:.bold} [{elapsed_precise}] {wide_bar:.cyan/blue} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}  {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            total.set_prefix("total");
+            Bars {
+                multi,
+                total,
+                shown: Mutex::new(HashMap::new()),
+            }
+        });
+        Arc::new(Progress {
+            mode,
+            start: Instant::now(),
+            bytes: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+            done: AtomicUsize::new(0),
+            files: AtomicUsize::new(0),
+            started: Mutex::new(HashMap::new()),
+            bars,
+        })
+    }
+
+    /// Bytes moved so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Files in flight now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    fn total_message(&self) -> String {
+        let more = self.in_flight().saturating_sub(MAX_BARS);
+        let files = format!(
+            "{}/{} files",
+            self.done.load(Ordering::Relaxed),
+            self.files.load(Ordering::Relaxed)
+        );
+        if more > 0 {
+            format!("{files} (+{more} more in flight)")
+        } else {
+            files
+        }
+    }
+
+    /// Clears the bars and prints the summary (and every failure, to stderr).
+    pub fn finish(&self, summary: &Summary, verb: &str) {
+        if let Some(bars) = &self.bars {
+            bars.total.finish_and_clear();
+            let _ = bars.multi.clear();
+        }
+        let secs = summary.elapsed.as_secs_f64();
+        let mut err = std::io::stderr().lock();
+        for (name, e) in &summary.failures {
+            if self.mode == Mode::Json {
+                println!("{}", error_json(name, e));
+            }
+            let _ = writeln!(err, "ferry: {e}");
+        }
+        let failed = summary.failures.len();
+        match self.mode {
+            Mode::Quiet => {}
+            Mode::Json => println!(
+                "{}",
+                json!({
+                    "event": "summary",
+                    "files": summary.files,
+                    "bytes": summary.bytes,
+                    "seconds": secs,
+                    "bytes_per_second": if secs > 0.0 { summary.bytes as f64 / secs } else { 0.0 },
+                    "failed": failed,
+                    "failures": summary.failures.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+                })
+            ),
+            Mode::Bars | Mode::Lines => {
+                let mut line = format!(
+                    "{verb} {} file{}, {} in {secs:.2} s ({})",
+                    summary.files,
+                    if summary.files == 1 { "" } else { "s" },
+                    human_bytes(summary.bytes),
+                    human_rate(summary.bytes, secs),
+                );
+                if failed > 0 {
+                    let names: Vec<_> = summary.failures.iter().map(|(n, _)| n.as_str()).collect();
+                    line.push_str(&format!("; {failed} failed: {}", names.join(", ")));
+                }
+                println!("{line}");
+            }
+        }
+    }
+}
+
+impl Observer for Progress {
+    fn planned(&self, files: usize, bytes: u64) {
+        self.files.store(files, Ordering::Relaxed);
+        if let Some(bars) = &self.bars {
+            bars.total.set_length(bytes);
+            bars.total.set_message(self.total_message());
+        }
+    }
+
+    fn started(&self, id: usize, name: &str, size: u64) {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        if self.mode == Mode::Lines || self.mode == Mode::Json {
+            lock(&self.started).insert(id, Instant::now());
+        }
+        if let Some(bars) = &self.bars {
+            let mut shown = lock(&bars.shown);
+            if shown.len() < MAX_BARS {
+                let bar = bars.multi.insert_before(&bars.total, ProgressBar::new(size));
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{msg:40!} {wide_bar:.green/white} {bytes:>10}/{total_bytes:<10} {bytes_per_sec:>12}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+                );
+                bar.set_message(name.to_owned());
+                shown.insert(id, bar);
+            }
+            bars.total.set_message(self.total_message());
+        }
+    }
+
+    fn advanced(&self, id: usize, bytes: u64) {
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        if let Some(bars) = &self.bars {
+            bars.total.inc(bytes);
+            if let Some(bar) = lock(&bars.shown).get(&id) {
+                bar.inc(bytes);
+            }
+        }
+    }
+
+    fn finished(&self, id: usize, name: &str, outcome: &Result<u64, ClientError>) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.done.fetch_add(1, Ordering::Relaxed);
+        if let Some(bars) = &self.bars {
+            if let Some(bar) = lock(&bars.shown).remove(&id) {
+                bar.finish_and_clear();
+                bars.multi.remove(&bar);
+            }
+            bars.total.set_message(self.total_message());
+            return;
+        }
+        let Ok(bytes) = outcome else { return };
+        let secs = lock(&self.started)
+            .remove(&id)
+            .map_or(0.0, |t| t.elapsed().as_secs_f64());
+        match self.mode {
+            Mode::Lines => println!(
+                "{name}  {}  {secs:.2} s  {}",
+                human_bytes(*bytes),
+                human_rate(*bytes, secs)
+            ),
+            Mode::Json => println!(
+                "{}",
+                json!({"event": "file", "name": name, "ok": true, "bytes": bytes, "seconds": secs})
+            ),
+            Mode::Bars | Mode::Quiet => {}
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Records `seconds,bytes,rate_bps,smoothed_bps,in_flight,rtt_ms` every
+/// 100 ms into `path` until the returned guard is stopped.
+pub struct StatsRecorder {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl StatsRecorder {
+    /// Starts recording.
+    pub fn start(path: &Path, progress: Arc<Progress>, client: Client) -> std::io::Result<Self> {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+        writeln!(out, "seconds,bytes,rate_bps,smoothed_bps,in_flight,rtt_ms")?;
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let start = progress.start;
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            let (mut last_t, mut last_b, mut smooth) = (0.0f64, 0u64, 0.0f64);
+            loop {
+                let last = tokio::select! {
+                    _ = tick.tick() => false,
+                    _ = &mut stopped => true,
+                };
+                let t = start.elapsed().as_secs_f64();
+                let b = progress.bytes();
+                let dt = t - last_t;
+                let rate = if dt > 0.0 { (b - last_b) as f64 / dt } else { 0.0 };
+                smooth = if last_t == 0.0 { rate } else { 0.8 * smooth + 0.2 * rate };
+                writeln!(
+                    out,
+                    "{t:.3},{b},{rate:.0},{smooth:.0},{},{:.3}",
+                    progress.in_flight(),
+                    client.rtt().as_secs_f64() * 1e3
+                )?;
+                (last_t, last_b) = (t, b);
+                if last {
+                    return out.flush();
+                }
+            }
+        });
+        Ok(StatsRecorder { stop, task })
+    }
+
+    /// Writes the last row and closes the file.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.task.await??;
+        Ok(())
+    }
+}

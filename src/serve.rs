@@ -1,0 +1,86 @@
+//! `ferry serve`.
+
+use std::{
+    io::{IsTerminal, Write},
+    net::SocketAddr,
+};
+
+use anyhow::Context;
+use ferry_server::{Config, Server};
+
+use crate::{cli::ServeArgs, home};
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<bool> {
+    init_logging();
+    let certs = match args.certs {
+        Some(dir) => dir,
+        None => home::server_certs()?,
+    };
+    let server = match args.listen {
+        Some(listen) => bind(&args.root, listen, &certs)?,
+        // Dual-stack by default; fall back to IPv4 where IPv6 is off.
+        None => bind(&args.root, SocketAddr::from(([0u16; 8], 4433)), &certs)
+            .or_else(|_| bind(&args.root, SocketAddr::from(([0, 0, 0, 0], 4433)), &certs))?,
+    };
+    let addr = server.local_addr();
+    let fp = server.fingerprint();
+    let host = if addr.ip().is_unspecified() {
+        "HOST".to_owned()
+    } else if addr.is_ipv6() {
+        format!("[{}]", addr.ip())
+    } else {
+        addr.ip().to_string()
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "ferry serving {}", server.root().display())?;
+    writeln!(out, "  listening on {addr}")?;
+    writeln!(
+        out,
+        "  fingerprint {fp}{}",
+        if server.generated_identity() {
+            format!(" (new certificate in {})", certs.display())
+        } else {
+            String::new()
+        }
+    )?;
+    writeln!(out, "  connect with: ferry shell {host}:{} --fingerprint {fp}", addr.port())?;
+    out.flush()?;
+    drop(out);
+    server.run(shutdown_signal()).await;
+    Ok(true)
+}
+
+fn bind(root: &std::path::Path, listen: SocketAddr, certs: &std::path::Path) -> anyhow::Result<Server> {
+    Server::bind(&Config {
+        root: root.to_owned(),
+        listen,
+        certs: certs.to_owned(),
+    })
+    .context("cannot start the server")
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match term.as_mut() {
+                Some(t) => { t.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
+}
+
+/// Server logs go to stderr; RUST_LOG overrides the default `info`.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
