@@ -243,13 +243,29 @@ where
         ),
         None => None,
     };
-    let summary = run(progress.clone()).await;
+    // Ctrl-C cancels the batch: dropping it aborts every transfer, which
+    // removes their temporary files and resets their streams.
+    let summary = tokio::select! {
+        summary = run(progress.clone()) => summary,
+        _ = tokio::signal::ctrl_c() => {
+            progress.abandon();
+            if let Some(stats) = stats {
+                stats.stop().await?;
+            }
+            return Err(Cancelled.into());
+        }
+    };
     if let Some(stats) = stats {
         stats.stop().await?;
     }
     progress.finish(&summary, verb);
     Ok(summary.ok())
 }
+
+/// A transfer stopped by Ctrl-C.
+#[derive(Debug, thiserror::Error)]
+#[error("cancelled")]
+pub struct Cancelled;
 
 /// `forget`: drop a server's pin.
 fn forget(host: &ferry_client::Target) -> anyhow::Result<bool> {

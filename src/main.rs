@@ -30,6 +30,10 @@ fn main() -> ExitCode {
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
+        Err(e) if e.is::<commands::Cancelled>() => {
+            eprintln!("ferry: cancelled");
+            ExitCode::from(130)
+        }
         Err(e) => {
             if !output::is_broken_pipe(&e) {
                 eprintln!("ferry: {e:#}");

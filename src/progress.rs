@@ -127,6 +127,13 @@ impl Progress {
         }
     }
 
+    /// Clears the bars of a cancelled batch.
+    pub fn abandon(&self) {
+        if let Some(bars) = &self.bars {
+            let _ = bars.multi.clear();
+        }
+    }
+
     /// Clears the bars and prints the summary (and every failure, to stderr).
     pub fn finish(&self, summary: &Summary, verb: &str) {
         if let Some(bars) = &self.bars {

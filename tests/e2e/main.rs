@@ -1,1 +1,6 @@
+//! End-to-end tests: the real `ferry` binary, a real server process on
+//! 127.0.0.1, real QUIC, real files.
 
+mod util;
+
+mod commands;

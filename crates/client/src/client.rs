@@ -54,6 +54,12 @@ impl Client {
         self.conn.rtt()
     }
 
+    /// The underlying QUIC connection, for tests that speak the raw protocol.
+    #[doc(hidden)]
+    pub fn connection(&self) -> &quinn::Connection {
+        &self.conn
+    }
+
     /// Whether the connection has closed.
     pub fn is_closed(&self) -> bool {
         self.conn.close_reason().is_some()

@@ -1,0 +1,1 @@
+//! The one-shot commands, each through the real binary.
