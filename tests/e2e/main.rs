@@ -4,3 +4,4 @@
 mod util;
 
 mod commands;
+mod trust;

@@ -90,6 +90,14 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Kills the server at once (SIGKILL) and waits for it.
+    pub fn stop_now(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
