@@ -146,7 +146,12 @@ impl Progress {
             if self.mode == Mode::Json {
                 println!("{}", error_json(name, e));
             }
-            let _ = writeln!(err, "ferry: {e}");
+            let message = e.to_string();
+            if message.contains(name.as_str()) {
+                let _ = writeln!(err, "ferry: {message}");
+            } else {
+                let _ = writeln!(err, "ferry: {name}: {message}");
+            }
         }
         let failed = summary.failures.len();
         match self.mode {
