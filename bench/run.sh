@@ -28,10 +28,10 @@ log() { printf 'bench: %s\n' "$*" >&2; }
 
 is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
 for v in RUNS BIG_MIB MANY_COUNT MANY_MIB SMALL_COUNT SMALL_KIB CMD_TIMEOUT; do
-    is_uint "${!v}" && (( ${!v} > 0 )) || die "$v must be a positive integer (got '${!v}')"
+    if ! is_uint "${!v}" || (( ${!v} == 0 )); then die "$v must be a positive integer (got '${!v}')"; fi
 done
 if [[ -n $JOBS ]]; then
-    is_uint "$JOBS" && (( JOBS > 0 )) || die "JOBS must be a positive integer (got '$JOBS')"
+    if ! is_uint "$JOBS" || (( JOBS == 0 )); then die "JOBS must be a positive integer (got '$JOBS')"; fi
 fi
 for c in $CASES; do
     case $c in get|put|many|small) ;; *) die "unknown case '$c' in CASES (use: get put many small)";; esac
@@ -199,7 +199,7 @@ server_cpu() {
 # run_timed NAME CMD...: runs a client command under a timeout; sets LAST_WALL
 # (seconds) and LAST_CPU (client user+sys seconds, or empty) and LAST_SCPU
 # (server CPU seconds during the command, or empty). Fails loudly on error.
-LAST_WALL= LAST_CPU= LAST_SCPU=
+LAST_WALL='' LAST_CPU='' LAST_SCPU=''
 run_timed() {
     local name=$1; shift
     local errf=$WORK/$name.stderr timef=$WORK/$name.time t0 t1 s0 s1 rc=0
@@ -213,8 +213,10 @@ run_timed() {
     t1=$(date +%s.%N)
     s1=$(server_cpu)
     if (( rc != 0 )); then
-        printf -- '--- command (exit %s%s) ---\n%s\n--- its stderr ---\n' "$rc" \
-            "$( (( rc == 124 )) && echo ", timed out after ${CMD_TIMEOUT}s")" "$*" >&2
+        printf -- '--- command (exit %s%s) ---\n' "$rc" \
+            "$( (( rc == 124 )) && echo ", timed out after ${CMD_TIMEOUT}s")" >&2
+        printf '%q ' "$@" >&2
+        printf -- '\n--- its stderr ---\n' >&2
         tail -n 40 "$errf" >&2 || true
         printf -- '--- server log (tail) ---\n' >&2
         tail -n 20 "$SERVER_LOG" >&2 || true
@@ -297,7 +299,10 @@ bench_case() {
     local med mbs fps ccpu="-" ccpu_g="-" scpu="-" scpu_g="-"
     med=$(median "${walls[@]}")
     mbs=$(python3 -c 'import sys; print(f"{int(sys.argv[1]) / float(sys.argv[2]) / 1e6:.1f}")' "$bytes" "$med")
-    fps=$(python3 -c 'import sys; print(f"{int(sys.argv[1]) / float(sys.argv[2]):.0f}")' "$files" "$med")
+    fps=-
+    if (( files > 1 )); then
+        fps=$(python3 -c 'import sys; print(f"{int(sys.argv[1]) / float(sys.argv[2]):.0f}")' "$files" "$med")
+    fi
     if (( ${#cpus[@]} == RUNS )); then
         ccpu=$(median "${cpus[@]}")
         ccpu_g=$(python3 -c 'import sys; print(f"{float(sys.argv[1]) * 2**30 / int(sys.argv[2]):.2f}")' "$ccpu" "$bytes")
@@ -338,7 +343,7 @@ case_verify_small()  { verify_set "$ROOT/$SMALL_DIR" "$OUT/small"; }
 for c in $CASES; do
     case $c in
     get)
-        bench_case get "get 1 file" "1 x ${BIG_MIB} MiB" $(( BIG_MIB * 1048576 )) 1 ;;
+        bench_case get "get big" "1 x ${BIG_MIB} MiB" $(( BIG_MIB * 1048576 )) 1 ;;
     put)
         # Upload from outside the served root (a hard link, so no copy), so the
         # server never reads the file it is writing.
@@ -347,12 +352,12 @@ for c in $CASES; do
         # mkdir fails if /up already exists: that is fine.
         timeout 30 "$FERRY" mkdir "$ADDR" /up --accept-new -q > /dev/null 2>&1 || true
         [[ -d $ROOT/up ]] || die "remote mkdir /up did not create $ROOT/up"
-        bench_case put "put 1 file" "1 x ${BIG_MIB} MiB" $(( BIG_MIB * 1048576 )) 1
+        bench_case put "put big" "1 x ${BIG_MIB} MiB" $(( BIG_MIB * 1048576 )) 1
         rm -f "$UPLOAD_SRC/$BIG_NAME" ;;
     many)
-        bench_case many "get glob" "${MANY_COUNT} x ${MANY_MIB} MiB" $(( MANY_COUNT * MANY_MIB * 1048576 )) "$MANY_COUNT" ;;
+        bench_case many "get many" "${MANY_COUNT} x ${MANY_MIB} MiB" $(( MANY_COUNT * MANY_MIB * 1048576 )) "$MANY_COUNT" ;;
     small)
-        bench_case small "get glob" "${SMALL_COUNT} x ${SMALL_KIB} KiB" $(( SMALL_COUNT * SMALL_KIB * 1024 )) "$SMALL_COUNT" ;;
+        bench_case small "get small" "${SMALL_COUNT} x ${SMALL_KIB} KiB" $(( SMALL_COUNT * SMALL_KIB * 1024 )) "$SMALL_COUNT" ;;
     esac
 done
 
@@ -360,7 +365,7 @@ done
 printf '\nferry bench: %s, 127.0.0.1, %s run(s) each, median of wall clock; MB/s = 10^6 B/s%s\n' \
     "$("$FERRY" --version 2>/dev/null || basename "$FERRY")" "$RUNS" "${JOBS:+, -j $JOBS}"
 printf 'cpu: user+sys seconds (median); cpu/GiB: cpu seconds per GiB moved; server cpu from /proc\n\n'
-printf '%-12s | %-13s | %8s | %8s | %7s | %7s | %6s | %7s | %6s | %s\n' \
-    "case" "size" "median s" "MB/s" "files/s" "cli cpu" "c/GiB" "srv cpu" "s/GiB" "raw wall s"
-printf '%s\n' "-------------+---------------+----------+----------+---------+---------+--------+---------+--------+-----------"
+header=$(printf '%-12s | %-13s | %8s | %8s | %7s | %7s | %6s | %7s | %6s | %s' \
+    "case" "size" "median s" "MB/s" "files/s" "cli cpu" "c/GiB" "srv cpu" "s/GiB" "raw wall s")
+printf '%s\n%s\n' "$header" "$(printf '%s' "$header" | tr -c '|' '-')"
 for r in "${ROWS[@]}"; do printf '%s\n' "$r"; done

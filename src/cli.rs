@@ -11,7 +11,12 @@ use ferry_client::{Fingerprint, Target, DEFAULT_JOBS};
 /// pinned on first use in FERRY_HOME/known_hosts (FERRY_HOME defaults to the
 /// platform's config directory, e.g. ~/.config/ferry).
 #[derive(Debug, Parser)]
-#[command(name = "ferry", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "ferry",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,

@@ -203,7 +203,9 @@ impl Observer for Progress {
         if let Some(bars) = &self.bars {
             let mut shown = lock(&bars.shown);
             if shown.len() < MAX_BARS {
-                let bar = bars.multi.insert_before(&bars.total, ProgressBar::new(size));
+                let bar = bars
+                    .multi
+                    .insert_before(&bars.total, ProgressBar::new(size));
                 bar.set_style(
                     ProgressStyle::with_template(
                         "{msg:40!} {wide_bar:.green/white} {bytes:>10}/{total_bytes:<10} {bytes_per_sec:>12}",
@@ -287,8 +289,16 @@ impl StatsRecorder {
                 let t = start.elapsed().as_secs_f64();
                 let b = progress.bytes();
                 let dt = t - last_t;
-                let rate = if dt > 0.0 { (b - last_b) as f64 / dt } else { 0.0 };
-                smooth = if last_t == 0.0 { rate } else { 0.8 * smooth + 0.2 * rate };
+                let rate = if dt > 0.0 {
+                    (b - last_b) as f64 / dt
+                } else {
+                    0.0
+                };
+                smooth = if last_t == 0.0 {
+                    rate
+                } else {
+                    0.8 * smooth + 0.2 * rate
+                };
                 writeln!(
                     out,
                     "{t:.3},{b},{rate:.0},{smooth:.0},{},{:.3}",

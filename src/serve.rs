@@ -43,14 +43,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<bool> {
             String::new()
         }
     )?;
-    writeln!(out, "  connect with: ferry shell {host}:{} --fingerprint {fp}", addr.port())?;
+    writeln!(
+        out,
+        "  connect with: ferry shell {host}:{} --fingerprint {fp}",
+        addr.port()
+    )?;
     out.flush()?;
     drop(out);
     server.run(shutdown_signal()).await;
     Ok(true)
 }
 
-fn bind(root: &std::path::Path, listen: SocketAddr, certs: &std::path::Path) -> anyhow::Result<Server> {
+fn bind(
+    root: &std::path::Path,
+    listen: SocketAddr,
+    certs: &std::path::Path,
+) -> anyhow::Result<Server> {
     Server::bind(&Config {
         root: root.to_owned(),
         listen,

@@ -12,18 +12,32 @@ use crate::util::{is_root, names, show, Env};
 fn unknown_host_port_and_absent_server() {
     let env = Env::new();
     let err = env.fails(&["ls", "no-such-host.invalid"]);
-    assert!(err.contains("cannot resolve host 'no-such-host.invalid'"), "{err}");
+    assert!(
+        err.contains("cannot resolve host 'no-such-host.invalid'"),
+        "{err}"
+    );
 
     for bad in ["127.0.0.1:99999", "127.0.0.1:x", "127.0.0.1:0"] {
         let out = env.run(&["ls", bad]);
         assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-        assert!(String::from_utf8_lossy(&out.stderr).contains("is not HOST[:PORT]"), "{}", show(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("is not HOST[:PORT]"),
+            "{}",
+            show(&out)
+        );
     }
 
     // A port nobody listens on.
-    let port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let err = env.fails(&["ls", &format!("127.0.0.1:{port}"), "--connect-timeout", "1"]);
-    assert!(err.contains("no answer from") && err.contains("ferry serve"), "{err}");
+    assert!(
+        err.contains("no answer from") && err.contains("ferry serve"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -40,10 +54,16 @@ fn paths_that_try_to_leave_the_root() {
     assert!(err.contains("'..' would leave the served root"), "{err}");
     // Absolute paths are relative to the served root.
     let err = env.fails(&["get", &env.host(), "/etc/passwd"]);
-    assert!(err.contains("/etc/passwd: no such file or directory"), "{err}");
+    assert!(
+        err.contains("/etc/passwd: no such file or directory"),
+        "{err}"
+    );
     // Symlinks that point out are refused.
     let err = env.fails(&["get", &env.host(), "/link"]);
-    assert!(err.contains("/link: leads outside the served root"), "{err}");
+    assert!(
+        err.contains("/link: leads outside the served root"),
+        "{err}"
+    );
     let err = env.fails(&["get", &env.host(), "/updir/outside.txt"]);
     assert!(err.contains("leads outside the served root"), "{err}");
     let err = env.fails(&["put", &env.host(), "/dev/null", "--to", "/updir"]);
@@ -81,7 +101,10 @@ fn unreadable_local_files_and_unwritable_destinations() {
     let env = Env::new();
     env.remote_file("r.txt", b"remote");
     let err = env.fails(&["put", &env.host(), "missing.bin"]);
-    assert!(err.contains("missing.bin: No such file or directory"), "{err}");
+    assert!(
+        err.contains("missing.bin: No such file or directory"),
+        "{err}"
+    );
     // A socket cannot be opened for reading, even by root.
     let sock = env.local.join("sock");
     let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
@@ -136,12 +159,21 @@ fn malformed_and_oversized_requests_only_fail_their_own_stream() {
 
         // A download that stays open while the bad requests arrive.
         let (mut dsend, mut drecv) = conn.open_bi().await.unwrap();
-        ferry_net::write_frame(&mut dsend, &Request::Get { path: "/big.bin".into(), offset: 0 })
-            .await
-            .unwrap();
+        ferry_net::write_frame(
+            &mut dsend,
+            &Request::Get {
+                path: "/big.bin".into(),
+                offset: 0,
+            },
+        )
+        .await
+        .unwrap();
         dsend.finish().unwrap();
         let head: Response = ferry_net::read_frame(&mut drecv).await.unwrap().unwrap();
-        assert!(matches!(head, Response::File { size, .. } if size == big.len() as u64), "{head:?}");
+        assert!(
+            matches!(head, Response::File { size, .. } if size == big.len() as u64),
+            "{head:?}"
+        );
         let mut first = vec![0u8; 1000];
         drecv.read_exact(&mut first).await.unwrap();
 
@@ -151,10 +183,13 @@ fn malformed_and_oversized_requests_only_fail_their_own_stream() {
             if finish {
                 send.finish().unwrap();
             }
-            let answer = tokio::time::timeout(Duration::from_secs(10), ferry_net::read_frame::<Response>(&mut recv))
-                .await
-                .expect("the server answers")
-                .expect("readable answer");
+            let answer = tokio::time::timeout(
+                Duration::from_secs(10),
+                ferry_net::read_frame::<Response>(&mut recv),
+            )
+            .await
+            .expect("the server answers")
+            .expect("readable answer");
             answer.expect("an answer frame")
         }
         fn code(r: &Response) -> ErrorCode {
@@ -208,11 +243,21 @@ fn malformed_and_oversized_requests_only_fail_their_own_stream() {
         assert!(first == big, "download intact");
 
         // And the same connection still serves ordinary requests.
-        let entry = client.stat(&ferry_client::RemotePath::parse("/big.bin").unwrap()).await.unwrap();
+        let entry = client
+            .stat(&ferry_client::RemotePath::parse("/big.bin").unwrap())
+            .await
+            .unwrap();
         assert_eq!(entry.size, big.len() as u64);
         client.close().await;
     });
-    assert_eq!(names(&env.root), ["big.bin"], "no file from the bad uploads");
+    assert_eq!(
+        names(&env.root),
+        ["big.bin"],
+        "no file from the bad uploads"
+    );
     let log = std::fs::read_to_string(&env.server.stderr).unwrap();
-    assert!(log.contains("bad request"), "failed requests are logged: {log}");
+    assert!(
+        log.contains("bad request"),
+        "failed requests are logged: {log}"
+    );
 }

@@ -10,13 +10,28 @@ fn ls_shows_kind_size_time_and_name() {
     let out = env.ok(&["ls", &env.host()]);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "{out}");
-    assert!(lines[0].starts_with("-rw") && lines[0].contains("  5  ") && lines[0].ends_with("a.txt"), "{out}");
-    assert!(lines[1].starts_with("drwx") && lines[1].ends_with("sub/"), "{out}");
+    assert!(
+        lines[0].starts_with("-rw") && lines[0].contains("  5  ") && lines[0].ends_with("a.txt"),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("drwx") && lines[1].ends_with("sub/"),
+        "{out}"
+    );
     // A modification time like 2026-11-23 03:41.
-    assert!(lines[0].split_whitespace().nth(2).is_some_and(|d| d.len() == 10 && d.as_bytes()[4] == b'-'), "{out}");
+    assert!(
+        lines[0]
+            .split_whitespace()
+            .nth(2)
+            .is_some_and(|d| d.len() == 10 && d.as_bytes()[4] == b'-'),
+        "{out}"
+    );
 
     let out = env.ok(&["ls", &env.host(), "/sub"]);
-    assert!(out.contains("1234") && out.trim_end().ends_with("b.bin"), "{out}");
+    assert!(
+        out.contains("1234") && out.trim_end().ends_with("b.bin"),
+        "{out}"
+    );
     let out = env.ok(&["ls", &env.host(), "sub/b.bin"]);
     assert!(out.trim_end().ends_with("b.bin"), "{out}");
     let out = env.ok(&["ls", &env.host(), "/*/*.bin"]);
@@ -28,13 +43,22 @@ fn stat_reports_metadata_and_fails_per_missing_path() {
     let env = Env::new();
     env.remote_file("f", &[7u8; 42]);
     let out = env.ok(&["stat", &env.host(), "/f"]);
-    assert!(out.contains("kind: file") && out.contains("size: 42"), "{out}");
+    assert!(
+        out.contains("kind: file") && out.contains("size: 42"),
+        "{out}"
+    );
     let out = env.run(&["stat", &env.host(), "/f", "/missing"]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stdout.contains("size: 42"), "the good path is still shown: {stdout}");
-    assert!(stderr.contains("/missing: no such file or directory"), "{stderr}");
+    assert!(
+        stdout.contains("size: 42"),
+        "the good path is still shown: {stdout}"
+    );
+    assert!(
+        stderr.contains("/missing: no such file or directory"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -11,7 +11,14 @@ use crate::util::{bytes, names, show, write, Env};
 
 fn same_file(a: &Path, b: &Path) {
     let (x, y) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
-    assert!(x.len() == y.len() && x == y, "{} and {} differ ({} vs {} bytes)", a.display(), b.display(), x.len(), y.len());
+    assert!(
+        x.len() == y.len() && x == y,
+        "{} and {} differ ({} vs {} bytes)",
+        a.display(),
+        b.display(),
+        x.len(),
+        y.len()
+    );
 }
 
 fn mtime(p: &Path) -> std::time::SystemTime {
@@ -23,18 +30,35 @@ fn a_100_mib_file_goes_up_and_down_byte_exact() {
     let env = Env::new();
     let src = env.local_file("big.bin", &bytes(100 << 20, 1));
     let old = std::time::UNIX_EPOCH + Duration::from_secs(1_500_000_000);
-    std::fs::File::options().write(true).open(&src).unwrap().set_modified(old).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&src)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
 
     let out = env.ok(&["put", &env.host(), "big.bin", "--to", "/"]);
     assert!(out.contains("uploaded 1 file"), "{out}");
     same_file(&src, &env.root.join("big.bin"));
-    assert_eq!(mtime(&env.root.join("big.bin")), old, "upload keeps the modification time");
+    assert_eq!(
+        mtime(&env.root.join("big.bin")),
+        old,
+        "upload keeps the modification time"
+    );
 
     let out = env.ok(&["get", &env.host(), "/big.bin", "-o", "dl"]);
     assert!(out.contains("downloaded 1 file"), "{out}");
     same_file(&src, &env.local.join("dl/big.bin"));
-    assert_eq!(mtime(&env.local.join("dl/big.bin")), old, "download keeps the modification time");
-    assert_eq!(names(&env.local.join("dl")), ["big.bin"], "no temporary file left");
+    assert_eq!(
+        mtime(&env.local.join("dl/big.bin")),
+        old,
+        "download keeps the modification time"
+    );
+    assert_eq!(
+        names(&env.local.join("dl")),
+        ["big.bin"],
+        "no temporary file left"
+    );
     assert_eq!(names(&env.root), ["big.bin"]);
 }
 
@@ -42,9 +66,22 @@ fn a_100_mib_file_goes_up_and_down_byte_exact() {
 fn a_glob_batch_downloads_concurrently_and_exactly() {
     let env = Env::new();
     // Sizes around the 512 KiB chunk boundary, empty and tiny files.
-    let sizes = [0usize, 1, 100, 4096, 524_287, 524_288, 524_289, 1 << 20, 3_000_000];
+    let sizes = [
+        0usize,
+        1,
+        100,
+        4096,
+        524_287,
+        524_288,
+        524_289,
+        1 << 20,
+        3_000_000,
+    ];
     for i in 0..24 {
-        env.remote_file(&format!("videos/clip{i:02}.mp4"), &bytes(sizes[i % sizes.len()], i as u64));
+        env.remote_file(
+            &format!("videos/clip{i:02}.mp4"),
+            &bytes(sizes[i % sizes.len()], i as u64),
+        );
     }
     env.remote_file("videos/notes.txt", b"not a video");
     env.remote_file("videos/.hidden.mp4", b"hidden");
@@ -54,7 +91,10 @@ fn a_glob_batch_downloads_concurrently_and_exactly() {
     assert_eq!(got.len(), 24, "{got:?}");
     for i in 0..24 {
         let name = format!("clip{i:02}.mp4");
-        same_file(&env.root.join("videos").join(&name), &env.local.join("dl").join(&name));
+        same_file(
+            &env.root.join("videos").join(&name),
+            &env.local.join("dl").join(&name),
+        );
     }
 }
 
@@ -68,13 +108,24 @@ fn put_uploads_files_and_local_globs_into_a_directory() {
     }
     env.local_file("logs/skip.txt", b"no");
     std::fs::create_dir(env.root.join("backups")).unwrap();
-    let out = env.ok(&["put", &env.host(), "a.bin", "b.bin", "logs/*.log", "--to", "backups/"]);
+    let out = env.ok(&[
+        "put",
+        &env.host(),
+        "a.bin",
+        "b.bin",
+        "logs/*.log",
+        "--to",
+        "backups/",
+    ]);
     assert!(out.contains("uploaded 22 files"), "{out}");
     let got = names(&env.root.join("backups"));
     assert_eq!(got.len(), 22, "{got:?}");
     same_file(&env.local.join("a.bin"), &env.root.join("backups/a.bin"));
     for i in 0..20 {
-        same_file(&env.local.join(format!("logs/{i}.log")), &env.root.join(format!("backups/{i}.log")));
+        same_file(
+            &env.local.join(format!("logs/{i}.log")),
+            &env.root.join(format!("backups/{i}.log")),
+        );
     }
     let err = env.fails(&["put", &env.host(), "a.bin", "--to", "/missing"]);
     assert!(err.contains("/missing: no such file or directory"), "{err}");
@@ -88,7 +139,10 @@ fn recursive_trees_of_500_files_copy_both_ways() {
         for b in 0..10 {
             for c in 0..10 {
                 let size = (a * 997 + b * 101 + c * 13) % 5000;
-                write(&env.local.join(format!("tree/d{a}/e{b}/f{c}.dat")), &bytes(size, count));
+                write(
+                    &env.local.join(format!("tree/d{a}/e{b}/f{c}.dat")),
+                    &bytes(size, count),
+                );
                 count += 1;
             }
         }
@@ -107,7 +161,10 @@ fn recursive_trees_of_500_files_copy_both_ways() {
             }
         }
     }
-    assert!(env.root.join("tree/empty").is_dir(), "empty directories come along");
+    assert!(
+        env.root.join("tree/empty").is_dir(),
+        "empty directories come along"
+    );
     assert!(env.local.join("back/tree/empty").is_dir());
     let err = env.fails(&["get", &env.host(), "/tree", "-o", "nor"]);
     assert!(err.contains("/tree: is a directory (use -r)"), "{err}");
@@ -121,7 +178,9 @@ fn wait_for_partial(dir: &Path, deadline: Duration) -> bool {
     while start.elapsed() < deadline {
         for e in std::fs::read_dir(dir).unwrap().flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".ferry-part") && e.metadata().map(|m| m.len() > (8 << 20)).unwrap_or(false) {
+            if name.ends_with(".ferry-part")
+                && e.metadata().map(|m| m.len() > (8 << 20)).unwrap_or(false)
+            {
                 return true;
             }
         }
@@ -142,22 +201,42 @@ fn an_interrupted_upload_leaves_the_old_file_readable_and_whole() {
     sparse(&env.local.join("data.bin"), 2 << 30);
     let mut child = env
         .cmd()
-        .args(["put", &env.host(), "data.bin", "--to", "/", "--accept-new", "-q"])
+        .args([
+            "put",
+            &env.host(),
+            "data.bin",
+            "--to",
+            "/",
+            "--accept-new",
+            "-q",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    assert!(wait_for_partial(&env.root, Duration::from_secs(30)), "upload never started");
+    assert!(
+        wait_for_partial(&env.root, Duration::from_secs(30)),
+        "upload never started"
+    );
 
     // While the upload runs, readers get the previous version.
     env.ok(&["get", &env.host(), "/data.bin", "-o", "during"]);
-    assert_eq!(std::fs::read(env.local.join("during/data.bin")).unwrap(), b"the old version");
+    assert_eq!(
+        std::fs::read(env.local.join("during/data.bin")).unwrap(),
+        b"the old version"
+    );
 
     // Ctrl-C: the client cancels, the server drops its temporary file.
-    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", show(&out));
-    assert_eq!(std::fs::read(env.root.join("data.bin")).unwrap(), b"the old version");
+    assert_eq!(
+        std::fs::read(env.root.join("data.bin")).unwrap(),
+        b"the old version"
+    );
     let start = Instant::now();
     while names(&env.root) != ["data.bin"] && start.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(20));
@@ -172,16 +251,33 @@ fn a_killed_uploader_never_replaces_the_file() {
     sparse(&env.local.join("data.bin"), 2 << 30);
     let mut child = env
         .cmd()
-        .args(["put", &env.host(), "data.bin", "--to", "/", "--accept-new", "-q"])
+        .args([
+            "put",
+            &env.host(),
+            "data.bin",
+            "--to",
+            "/",
+            "--accept-new",
+            "-q",
+        ])
         .spawn()
         .unwrap();
-    assert!(wait_for_partial(&env.root, Duration::from_secs(30)), "upload never started");
+    assert!(
+        wait_for_partial(&env.root, Duration::from_secs(30)),
+        "upload never started"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
-    assert_eq!(std::fs::read(env.root.join("data.bin")).unwrap(), b"the old version");
+    assert_eq!(
+        std::fs::read(env.root.join("data.bin")).unwrap(),
+        b"the old version"
+    );
     // Whatever is left is a hidden temporary file, never the final name.
     for name in names(&env.root) {
-        assert!(name == "data.bin" || name.ends_with(".ferry-part"), "{name}");
+        assert!(
+            name == "data.bin" || name.ends_with(".ferry-part"),
+            "{name}"
+        );
     }
     // And the server carries on serving.
     let out = env.ok(&["ls", &env.host()]);
@@ -195,16 +291,34 @@ fn a_download_cut_off_by_the_server_leaves_the_local_file_alone() {
     write(&env.local.join("dl/data.bin"), b"local copy");
     let child = env
         .cmd()
-        .args(["get", &env.host(), "/data.bin", "-o", "dl", "--accept-new", "-q"])
+        .args([
+            "get",
+            &env.host(),
+            "/data.bin",
+            "-o",
+            "dl",
+            "--accept-new",
+            "-q",
+        ])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    assert!(wait_for_partial(&env.local.join("dl"), Duration::from_secs(30)), "download never started");
+    assert!(
+        wait_for_partial(&env.local.join("dl"), Duration::from_secs(30)),
+        "download never started"
+    );
     env.server.stop_now();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("data.bin"), "{err}");
-    assert_eq!(std::fs::read(env.local.join("dl/data.bin")).unwrap(), b"local copy");
-    assert_eq!(names(&env.local.join("dl")), ["data.bin"], "temporary file removed");
+    assert_eq!(
+        std::fs::read(env.local.join("dl/data.bin")).unwrap(),
+        b"local copy"
+    );
+    assert_eq!(
+        names(&env.local.join("dl")),
+        ["data.bin"],
+        "temporary file removed"
+    );
 }

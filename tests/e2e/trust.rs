@@ -13,8 +13,14 @@ fn unknown_server_is_refused_without_a_terminal_or_flag() {
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("authenticity of"), "{err}");
-    assert!(err.contains(&env.server.fingerprint), "shows the fingerprint: {err}");
-    assert!(err.contains("--accept-new") && err.contains("--fingerprint"), "says what to do: {err}");
+    assert!(
+        err.contains(&env.server.fingerprint),
+        "shows the fingerprint: {err}"
+    );
+    assert!(
+        err.contains("--accept-new") && err.contains("--fingerprint"),
+        "says what to do: {err}"
+    );
     assert!(!env.home.join("known_hosts").exists(), "nothing pinned");
 }
 
@@ -23,12 +29,23 @@ fn accept_new_pins_then_plain_connections_work() {
     let env = Env::new();
     env.remote_file("f", b"x");
     // Global flags work before the subcommand too.
-    let out = env.cmd().args(["--accept-new", "ls", &env.host()]).output().unwrap();
+    let out = env
+        .cmd()
+        .args(["--accept-new", "ls", &env.host()])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", show(&out));
     let known = std::fs::read_to_string(env.home.join("known_hosts")).unwrap();
-    assert_eq!(known.trim(), format!("{} {}", env.host(), env.server.fingerprint));
+    assert_eq!(
+        known.trim(),
+        format!("{} {}", env.host(), env.server.fingerprint)
+    );
     let out = env.cmd().args(["ls", &env.host()]).output().unwrap();
-    assert!(out.status.success(), "pinned server accepted: {}", show(&out));
+    assert!(
+        out.status.success(),
+        "pinned server accepted: {}",
+        show(&out)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains(" f"));
 }
 
@@ -36,10 +53,17 @@ fn accept_new_pins_then_plain_connections_work() {
 fn fingerprint_flag_accepts_the_right_certificate_only() {
     let env = Env::new();
     let wrong = "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU";
-    let out = env.cmd().args(["ls", &env.host(), "--fingerprint", wrong]).output().unwrap();
+    let out = env
+        .cmd()
+        .args(["ls", &env.host(), "--fingerprint", wrong])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(wrong) && err.contains(&env.server.fingerprint), "{err}");
+    assert!(
+        err.contains(wrong) && err.contains(&env.server.fingerprint),
+        "{err}"
+    );
     assert!(!env.home.join("known_hosts").exists());
 
     let out = env
@@ -51,8 +75,16 @@ fn fingerprint_flag_accepts_the_right_certificate_only() {
     let known = std::fs::read_to_string(env.home.join("known_hosts")).unwrap();
     assert!(known.contains(&env.server.fingerprint));
 
-    let out = env.cmd().args(["ls", &env.host(), "--fingerprint", "SHA256:nonsense!"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2), "a malformed fingerprint is a usage error");
+    let out = env
+        .cmd()
+        .args(["ls", &env.host(), "--fingerprint", "SHA256:nonsense!"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a malformed fingerprint is a usage error"
+    );
 }
 
 #[test]
@@ -79,11 +111,25 @@ fn a_changed_certificate_is_refused_loudly_until_forgotten() {
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("HAS CHANGED"), "{err}");
-    assert!(err.contains(&old) && err.contains(&new), "both fingerprints: {err}");
-    assert!(err.contains(&format!("ferry forget {}", env.host())), "how to forget: {err}");
-    assert!(String::from_utf8_lossy(&out.stdout).is_empty(), "nothing was listed");
+    assert!(
+        err.contains(&old) && err.contains(&new),
+        "both fingerprints: {err}"
+    );
+    assert!(
+        err.contains(&format!("ferry forget {}", env.host())),
+        "how to forget: {err}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).is_empty(),
+        "nothing was listed"
+    );
 
-    let out = env.cmd().args(["forget", &env.host()]).stdin(Stdio::null()).output().unwrap();
+    let out = env
+        .cmd()
+        .args(["forget", &env.host()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", show(&out));
     env.ok(&["ls", &env.host()]);
     let known = std::fs::read_to_string(env.home.join("known_hosts")).unwrap();
@@ -101,7 +147,10 @@ fn server_keeps_its_certificate_across_restarts() {
     env.server = Server::start(&env.root, &certs, port, &env.dir.path().join("again.log"));
     assert_eq!(env.server.fingerprint, fp);
     let mode = std::fs::metadata(certs.join("server-key.pem")).unwrap();
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777, 0o600);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o600
+    );
     // Plain connection, no flags: the pin still matches.
     let out = env.cmd().args(["ls", &env.host()]).output().unwrap();
     assert!(out.status.success(), "{}", show(&out));

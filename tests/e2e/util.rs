@@ -124,7 +124,12 @@ impl Env {
         for d in [&root, &home, &local] {
             std::fs::create_dir_all(d).unwrap();
         }
-        let server = Server::start(&root, &dir.path().join("certs"), 0, &dir.path().join("server.log"));
+        let server = Server::start(
+            &root,
+            &dir.path().join("certs"),
+            0,
+            &dir.path().join("server.log"),
+        );
         Env {
             dir,
             root,
@@ -160,7 +165,11 @@ impl Env {
     /// Runs `ferry ARGS --accept-new` and insists that it succeeds.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert!(out.status.success(), "ferry {args:?} failed:\n{}", show(&out));
+        assert!(
+            out.status.success(),
+            "ferry {args:?} failed:\n{}",
+            show(&out)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -168,7 +177,11 @@ impl Env {
     /// its stderr.
     pub fn fails(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert!(!out.status.success(), "ferry {args:?} should have failed:\n{}", show(&out));
+        assert!(
+            !out.status.success(),
+            "ferry {args:?} should have failed:\n{}",
+            show(&out)
+        );
         assert_eq!(out.status.code(), Some(1), "{}", show(&out));
         String::from_utf8_lossy(&out.stderr).into_owned()
     }

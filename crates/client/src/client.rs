@@ -9,9 +9,7 @@ use std::{
 };
 
 use ferry_net::{codes, pump, read_frame, write_frame, PumpError, CHUNK_SIZE};
-use ferry_proto::{
-    Entry, ListChunk, PutRequest, RemotePath, Request, Response, Timestamp,
-};
+use ferry_proto::{Entry, ListChunk, PutRequest, RemotePath, Request, Response, Timestamp};
 use quinn::RecvStream;
 
 use crate::{ClientError, Target};
@@ -89,7 +87,13 @@ impl Client {
 
     /// Metadata of `path` (following symlinks inside the root).
     pub async fn stat(&self, path: &RemotePath) -> Result<Entry, ClientError> {
-        match self.call(&Request::Stat { path: path.to_wire() }).await?.0 {
+        match self
+            .call(&Request::Stat {
+                path: path.to_wire(),
+            })
+            .await?
+            .0
+        {
             Response::Stat { entry } => Ok(entry),
             other => Err(unexpected(&other)),
         }
@@ -97,7 +101,11 @@ impl Client {
 
     /// The entries of the directory `path`, in the server's order.
     pub async fn list(&self, path: &RemotePath) -> Result<Vec<Entry>, ClientError> {
-        let (response, mut recv) = self.call(&Request::List { path: path.to_wire() }).await?;
+        let (response, mut recv) = self
+            .call(&Request::List {
+                path: path.to_wire(),
+            })
+            .await?;
         if response != Response::Listing {
             return Err(unexpected(&response));
         }
@@ -119,12 +127,18 @@ impl Client {
 
     /// Removes an empty directory.
     pub async fn rmdir(&self, path: &RemotePath) -> Result<(), ClientError> {
-        self.call_ok(&Request::Rmdir { path: path.to_wire() }).await
+        self.call_ok(&Request::Rmdir {
+            path: path.to_wire(),
+        })
+        .await
     }
 
     /// Removes a file.
     pub async fn remove(&self, path: &RemotePath) -> Result<(), ClientError> {
-        self.call_ok(&Request::Remove { path: path.to_wire() }).await
+        self.call_ok(&Request::Remove {
+            path: path.to_wire(),
+        })
+        .await
     }
 
     /// Renames `from` to `to`, or moves it into `to` if that is a directory.
@@ -211,7 +225,8 @@ impl Client {
             }
             let size = meta.len();
             let first_len = size.min(CHUNK_SIZE as u64) as usize;
-            let first = pump::read_chunk(&mut file, first_len).map_err(ClientError::local(&path))?;
+            let first =
+                pump::read_chunk(&mut file, first_len).map_err(ClientError::local(&path))?;
             let mtime = meta.modified().ok().and_then(Timestamp::from_system);
             Ok((file, size, mtime, meta.permissions().mode() & 0o7777, first))
         })
@@ -264,7 +279,9 @@ async fn read_answer(recv: &mut RecvStream) -> Result<Response, ClientError> {
     match read_frame::<Response>(recv).await? {
         Some(Response::Error(e)) => Err(ClientError::Remote(e)),
         Some(response) => Ok(response),
-        None => Err(ClientError::Protocol("the server closed the stream without answering".into())),
+        None => Err(ClientError::Protocol(
+            "the server closed the stream without answering".into(),
+        )),
     }
 }
 

@@ -48,7 +48,8 @@ pub struct ConnectOptions {
 pub async fn connect(target: &Target, options: ConnectOptions) -> Result<Client, ClientError> {
     let key = target.to_string();
     let kh_err = |path: PathBuf| move |error| ClientError::KnownHosts { path, error };
-    let mut known = KnownHosts::load(&options.known_hosts).map_err(kh_err(options.known_hosts.clone()))?;
+    let mut known =
+        KnownHosts::load(&options.known_hosts).map_err(kh_err(options.known_hosts.clone()))?;
     let pinned = known.get(&key);
     let expected = match &options.trust {
         Trust::Fingerprint(fp) => Some(*fp),

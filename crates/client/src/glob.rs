@@ -147,7 +147,14 @@ mod tests {
         let d = dir.path();
         std::fs::create_dir_all(d.join("a/x")).unwrap();
         std::fs::create_dir_all(d.join("b")).unwrap();
-        for f in ["a/1.log", "a/2.log", "a/.h.log", "a/x/3.log", "b/4.log", "b/5.txt"] {
+        for f in [
+            "a/1.log",
+            "a/2.log",
+            "a/.h.log",
+            "a/x/3.log",
+            "b/4.log",
+            "b/5.txt",
+        ] {
             std::fs::write(d.join(f), f).unwrap();
         }
         let root = d.to_str().unwrap();

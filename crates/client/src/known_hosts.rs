@@ -128,7 +128,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("known_hosts");
         let good = Fingerprint::of_der(b"x");
-        fs::write(&path, format!("# comment\nbroken\nh:1 SHA256:zz\nh:2 {good}\n")).unwrap();
+        fs::write(
+            &path,
+            format!("# comment\nbroken\nh:1 SHA256:zz\nh:2 {good}\n"),
+        )
+        .unwrap();
         let kh = KnownHosts::load(&path).unwrap();
         assert_eq!(kh.get("h:1"), None);
         assert_eq!(kh.get("h:2"), Some(good));

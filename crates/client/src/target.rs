@@ -70,14 +70,46 @@ mod tests {
     #[test]
     fn forms() {
         let t = |s: &str| s.parse::<Target>().unwrap();
-        assert_eq!(t("h"), Target { host: "h".into(), port: 4433 });
-        assert_eq!(t("h:9"), Target { host: "h".into(), port: 9 });
-        assert_eq!(t("[::1]:9"), Target { host: "::1".into(), port: 9 });
-        assert_eq!(t("[::1]"), Target { host: "::1".into(), port: 4433 });
-        assert_eq!(t("::1"), Target { host: "::1".into(), port: 4433 });
+        assert_eq!(
+            t("h"),
+            Target {
+                host: "h".into(),
+                port: 4433
+            }
+        );
+        assert_eq!(
+            t("h:9"),
+            Target {
+                host: "h".into(),
+                port: 9
+            }
+        );
+        assert_eq!(
+            t("[::1]:9"),
+            Target {
+                host: "::1".into(),
+                port: 9
+            }
+        );
+        assert_eq!(
+            t("[::1]"),
+            Target {
+                host: "::1".into(),
+                port: 4433
+            }
+        );
+        assert_eq!(
+            t("::1"),
+            Target {
+                host: "::1".into(),
+                port: 4433
+            }
+        );
         assert_eq!(t("[::1]:9").to_string(), "[::1]:9");
         assert_eq!(t("127.0.0.1:5").to_string(), "127.0.0.1:5");
-        for bad in ["", ":5", "h:", "h:x", "h:0", "h:70000", "[::1", "[::1]x", "a b"] {
+        for bad in [
+            "", ":5", "h:", "h:x", "h:0", "h:70000", "[::1", "[::1]x", "a b",
+        ] {
             assert!(bad.parse::<Target>().is_err(), "{bad}");
         }
     }

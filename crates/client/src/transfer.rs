@@ -108,12 +108,21 @@ impl Summary {
 impl Client {
     /// Plans downloading `patterns` (resolved against `cwd`) into the local
     /// directory `dest`.
-    pub async fn plan_get(&self, cwd: &RemotePath, patterns: &[String], dest: &Path, opts: &Options) -> Plan {
+    pub async fn plan_get(
+        &self,
+        cwd: &RemotePath,
+        patterns: &[String],
+        dest: &Path,
+        opts: &Options,
+    ) -> Plan {
         let mut plan = Plan::default();
         for pattern in patterns {
             let matches = match glob::expand_remote(self, cwd, pattern).await {
                 Ok(m) if m.is_empty() => {
-                    plan.errors.push((pattern.clone(), ClientError::Usage(format!("{pattern}: no match"))));
+                    plan.errors.push((
+                        pattern.clone(),
+                        ClientError::Usage(format!("{pattern}: no match")),
+                    ));
                     continue;
                 }
                 Ok(m) => m,
@@ -181,7 +190,9 @@ impl Client {
                 };
                 entries.sort_by(|a, b| a.name.cmp(&b.name));
                 for entry in entries {
-                    let Ok(child) = remote.join(&entry.name) else { continue };
+                    let Ok(child) = remote.join(&entry.name) else {
+                        continue;
+                    };
                     let child_local = local.join(&entry.name);
                     match entry.kind {
                         Kind::Dir => next.push((child, child_local)),
@@ -216,7 +227,12 @@ impl Client {
     }
 
     /// Moves the files of a download plan.
-    pub async fn run_get(&self, plan: Plan, opts: &Options, observer: Arc<dyn Observer>) -> Summary {
+    pub async fn run_get(
+        &self,
+        plan: Plan,
+        opts: &Options,
+        observer: Arc<dyn Observer>,
+    ) -> Summary {
         let mut failures = plan.errors;
         let mut skip = Vec::new();
         for dir in &plan.local_dirs {
@@ -231,17 +247,28 @@ impl Client {
             .filter(|f| !skip.iter().any(|d| f.local.starts_with(d)))
             .collect();
         let preserve = opts.preserve_mode;
-        self.run(files, failures, opts.jobs, observer, move |client, job, progress| async move {
-            client
-                .download(&job.remote, &job.local, preserve, &*progress)
-                .await
-                .map(|m| m.bytes)
-        })
+        self.run(
+            files,
+            failures,
+            opts.jobs,
+            observer,
+            move |client, job, progress| async move {
+                client
+                    .download(&job.remote, &job.local, preserve, &*progress)
+                    .await
+                    .map(|m| m.bytes)
+            },
+        )
         .await
     }
 
     /// Moves the files of an upload plan.
-    pub async fn run_put(&self, plan: Plan, opts: &Options, observer: Arc<dyn Observer>) -> Summary {
+    pub async fn run_put(
+        &self,
+        plan: Plan,
+        opts: &Options,
+        observer: Arc<dyn Observer>,
+    ) -> Summary {
         let mut failures = plan.errors;
         let mut skip = Vec::new();
         for dir in &plan.remote_dirs {
@@ -253,15 +280,25 @@ impl Client {
         let files = plan
             .files
             .into_iter()
-            .filter(|f| !skip.iter().any(|d| f.remote.as_relative().starts_with(d.as_relative())))
+            .filter(|f| {
+                !skip
+                    .iter()
+                    .any(|d| f.remote.as_relative().starts_with(d.as_relative()))
+            })
             .collect();
         let preserve = opts.preserve_mode;
-        self.run(files, failures, opts.jobs, observer, move |client, job, progress| async move {
-            client
-                .upload(&job.local, &job.remote, preserve, &*progress)
-                .await
-                .map(|m| m.bytes)
-        })
+        self.run(
+            files,
+            failures,
+            opts.jobs,
+            observer,
+            move |client, job, progress| async move {
+                client
+                    .upload(&job.local, &job.remote, preserve, &*progress)
+                    .await
+                    .map(|m| m.bytes)
+            },
+        )
         .await
     }
 
@@ -292,7 +329,8 @@ impl Client {
                 observer.started(id, &job.display, job.size);
                 let progress = {
                     let observer = observer.clone();
-                    Arc::new(move |n: u64| observer.advanced(id, n)) as Arc<dyn Fn(u64) + Send + Sync>
+                    Arc::new(move |n: u64| observer.advanced(id, n))
+                        as Arc<dyn Fn(u64) + Send + Sync>
                 };
                 let display = job.display.clone();
                 let outcome = transfer(client, job, progress).await;
@@ -322,7 +360,10 @@ fn plan_put_local(patterns: &[String], dest: &RemotePath, recursive: bool) -> Pl
     for pattern in patterns {
         let matches = match glob::expand_local(pattern) {
             Ok(m) if m.is_empty() => {
-                plan.errors.push((pattern.clone(), ClientError::Usage(format!("{pattern}: no match"))));
+                plan.errors.push((
+                    pattern.clone(),
+                    ClientError::Usage(format!("{pattern}: no match")),
+                ));
                 continue;
             }
             Ok(m) => m,
@@ -335,7 +376,8 @@ fn plan_put_local(patterns: &[String], dest: &RemotePath, recursive: bool) -> Pl
             let meta = match std::fs::metadata(&path) {
                 Ok(meta) => meta,
                 Err(e) => {
-                    plan.errors.push((path.display().to_string(), ClientError::local(&path)(e)));
+                    plan.errors
+                        .push((path.display().to_string(), ClientError::local(&path)(e)));
                     continue;
                 }
             };
@@ -373,7 +415,11 @@ fn remote_child(dest: &RemotePath, path: &Path) -> Option<RemotePath> {
     let name = match path.file_name() {
         Some(name) => name.to_str()?.to_owned(),
         // "." or "..": use the directory's real name.
-        None => std::fs::canonicalize(path).ok()?.file_name()?.to_str()?.to_owned(),
+        None => std::fs::canonicalize(path)
+            .ok()?
+            .file_name()?
+            .to_str()?
+            .to_owned(),
     };
     dest.join(&name).ok()
 }
@@ -383,7 +429,8 @@ fn walk_local(dir: &Path, remote: &RemotePath, plan: &mut Plan) {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) => {
-            plan.errors.push((dir.display().to_string(), ClientError::local(dir)(e)));
+            plan.errors
+                .push((dir.display().to_string(), ClientError::local(dir)(e)));
             return;
         }
     };
@@ -391,11 +438,16 @@ fn walk_local(dir: &Path, remote: &RemotePath, plan: &mut Plan) {
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let path = entry.path();
-        let Ok(kind) = entry.file_type() else { continue };
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
         let Some(child) = entry.file_name().to_str().and_then(|n| remote.join(n).ok()) else {
             plan.errors.push((
                 path.display().to_string(),
-                ClientError::Usage(format!("{}: name cannot be used on the server", path.display())),
+                ClientError::Usage(format!(
+                    "{}: name cannot be used on the server",
+                    path.display()
+                )),
             ));
             continue;
         };

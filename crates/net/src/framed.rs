@@ -31,7 +31,10 @@ impl From<ReadExactError> for FrameIoError {
 }
 
 /// Writes one frame.
-pub async fn write_frame<T: Serialize>(send: &mut SendStream, value: &T) -> Result<(), FrameIoError> {
+pub async fn write_frame<T: Serialize>(
+    send: &mut SendStream,
+    value: &T,
+) -> Result<(), FrameIoError> {
     let bytes = frame::encode(value)?;
     send.write_all(&bytes).await?;
     Ok(())
@@ -39,7 +42,9 @@ pub async fn write_frame<T: Serialize>(send: &mut SendStream, value: &T) -> Resu
 
 /// Reads one frame; `Ok(None)` when the stream finished cleanly before its
 /// first byte.
-pub async fn read_frame<T: DeserializeOwned>(recv: &mut RecvStream) -> Result<Option<T>, FrameIoError> {
+pub async fn read_frame<T: DeserializeOwned>(
+    recv: &mut RecvStream,
+) -> Result<Option<T>, FrameIoError> {
     let mut prefix = [0u8; PREFIX_LEN];
     match recv.read_exact(&mut prefix).await {
         Ok(()) => {}

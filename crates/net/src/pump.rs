@@ -184,7 +184,10 @@ pub async fn recv_to_file(
     outcome?;
     let file = written?;
     if total < expected {
-        return Err(PumpError::Truncated { expected, got: total });
+        return Err(PumpError::Truncated {
+            expected,
+            got: total,
+        });
     }
     Ok(file)
 }

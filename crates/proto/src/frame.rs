@@ -96,7 +96,11 @@ mod tests {
     fn incomplete_frames_ask_for_more() {
         let bytes = encode(&Response::Ok).unwrap();
         for cut in 0..bytes.len() {
-            assert_eq!(decode::<Response>(&bytes[..cut]).unwrap(), None, "cut {cut}");
+            assert_eq!(
+                decode::<Response>(&bytes[..cut]).unwrap(),
+                None,
+                "cut {cut}"
+            );
         }
     }
 

@@ -197,7 +197,10 @@ mod tests {
     #[test]
     fn parse_refuses_escapes() {
         assert_eq!(RemotePath::parse("/.."), Err(PathError::ParentComponent));
-        assert_eq!(RemotePath::parse("a/../../etc"), Err(PathError::ParentComponent));
+        assert_eq!(
+            RemotePath::parse("a/../../etc"),
+            Err(PathError::ParentComponent)
+        );
         assert_eq!(RemotePath::parse("a/\0b"), Err(PathError::Nul));
         assert_eq!(RemotePath::parse("..\\..\\x"), Err(PathError::Backslash));
         assert_eq!(
@@ -219,7 +222,10 @@ mod tests {
         assert_eq!(cwd.resolve("..").unwrap(), p("/home"));
         assert_eq!(cwd.resolve("../..").unwrap(), RemotePath::root());
         assert_eq!(cwd.resolve("../../.."), Err(PathError::ParentComponent));
-        assert_eq!(RemotePath::root().resolve("/../etc"), Err(PathError::ParentComponent));
+        assert_eq!(
+            RemotePath::root().resolve("/../etc"),
+            Err(PathError::ParentComponent)
+        );
         assert_eq!(cwd.resolve("./a/../b").unwrap(), p("/home/me/b"));
         assert_eq!(cwd.resolve("").unwrap(), cwd);
         assert_eq!(cwd.resolve("a\\b"), Err(PathError::Backslash));

@@ -277,10 +277,7 @@ mod tests {
         // {"status": "error", "code": "not_found", "message": "m"}
         let body = b"\xa3\x66status\x65error\x64code\x69not_found\x67message\x61m";
         let r: Response = decode_body(body).unwrap();
-        assert_eq!(
-            r,
-            Response::Error(WireError::new(ErrorCode::NotFound, "m"))
-        );
+        assert_eq!(r, Response::Error(WireError::new(ErrorCode::NotFound, "m")));
         let unknown = b"\xa3\x66status\x65error\x64code\x63zzz\x67message\x61m";
         assert!(decode_body::<Response>(unknown).is_err());
     }

@@ -28,7 +28,10 @@ pub async fn serve(
         if offset > entry.size {
             return Err(WireError::new(
                 ErrorCode::Protocol,
-                format!("{path}: offset {offset} is beyond the end ({} bytes)", entry.size),
+                format!(
+                    "{path}: offset {offset} is beyond the end ({} bytes)",
+                    entry.size
+                ),
             ));
         }
         if offset > 0 {

@@ -30,7 +30,12 @@ impl From<WireError> for Failure {
 pub type Outcome = Result<(), Failure>;
 
 /// Serves one request stream to its end.
-pub async fn serve(storage: Arc<Storage>, mut send: SendStream, mut recv: RecvStream, remote: SocketAddr) {
+pub async fn serve(
+    storage: Arc<Storage>,
+    mut send: SendStream,
+    mut recv: RecvStream,
+    remote: SocketAddr,
+) {
     let request = match read_frame::<Request>(&mut recv).await {
         Ok(Some(request)) => request,
         // Opened and closed without a request: nothing to answer.
@@ -116,7 +121,9 @@ async fn dispatch(
             blocking(storage, move |s| s.rename(&from, &to)).await?;
             reply(send, &Response::Ok).await
         }
-        Request::Get { path, offset } => crate::get::serve(storage, parse(&path)?, offset, send).await,
+        Request::Get { path, offset } => {
+            crate::get::serve(storage, parse(&path)?, offset, send).await
+        }
         Request::Put(put) => {
             let path = parse(&put.path)?;
             crate::put::serve(storage, path, put, send, recv).await
@@ -148,5 +155,10 @@ where
     let storage = storage.clone();
     tokio::task::spawn_blocking(move || op(&storage))
         .await
-        .unwrap_or_else(|e| Err(WireError::new(ErrorCode::Io, format!("internal error: {e}"))))
+        .unwrap_or_else(|e| {
+            Err(WireError::new(
+                ErrorCode::Io,
+                format!("internal error: {e}"),
+            ))
+        })
 }

@@ -119,8 +119,12 @@ fn generate(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<Identity, I
     // Key first: a certificate without its key is refused at the next start,
     // so a crash between the two writes cannot leave a half identity that
     // looks whole.
-    write_new(key_path, certified.signing_key.serialize_pem().as_bytes(), 0o600)
-        .map_err(io_err(key_path))?;
+    write_new(
+        key_path,
+        certified.signing_key.serialize_pem().as_bytes(),
+        0o600,
+    )
+    .map_err(io_err(key_path))?;
     write_new(cert_path, certified.cert.pem().as_bytes(), 0o644).map_err(io_err(cert_path))?;
     let cert = certified.cert.der().clone();
     let key = PrivateKeyDer::try_from(certified.signing_key.serialize_der()).map_err(|_| {
@@ -154,7 +158,11 @@ fn hostname_hint() -> String {
     fs::read_to_string("/etc/hostname")
         .ok()
         .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'))
+        .filter(|s| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        })
         .unwrap_or_else(|| "ferry".to_owned())
 }
 
@@ -167,7 +175,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let first = load_or_generate(dir.path()).unwrap();
         assert!(first.generated);
-        let mode = fs::metadata(dir.path().join(KEY_FILE)).unwrap().permissions().mode();
+        let mode = fs::metadata(dir.path().join(KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let second = load_or_generate(dir.path()).unwrap();
         assert!(!second.generated);

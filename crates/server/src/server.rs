@@ -1,12 +1,6 @@
 //! The endpoint: binding, accepting, and shutting down gracefully.
 
-use std::{
-    future::Future,
-    net::SocketAddr,
-    path::PathBuf,
-    sync::Arc,
-    time::Duration,
-};
+use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use ferry_proto::Fingerprint;
 use tokio::{
@@ -87,7 +81,9 @@ impl Server {
         };
         let socket = ferry_net::transport::bind_udp(config.listen).map_err(bind_err)?;
         let runtime = quinn::default_runtime().ok_or_else(|| {
-            bind_err(std::io::Error::other("no async runtime (call inside tokio)"))
+            bind_err(std::io::Error::other(
+                "no async runtime (call inside tokio)",
+            ))
         })?;
         let endpoint = quinn::Endpoint::new(
             quinn::EndpointConfig::default(),

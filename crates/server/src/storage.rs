@@ -41,7 +41,10 @@ impl Storage {
 
     /// Metadata of `path`, following symlinks that stay inside the root.
     pub fn stat(&self, path: &RemotePath) -> Result<Entry, WireError> {
-        let meta = self.root.metadata(rel(path)).map_err(|e| wire_error(&e, path))?;
+        let meta = self
+            .root
+            .metadata(rel(path))
+            .map_err(|e| wire_error(&e, path))?;
         Ok(entry(path.file_name().unwrap_or("/"), &meta))
     }
 
@@ -81,26 +84,36 @@ impl Storage {
                 "/: the served root cannot be removed",
             ));
         }
-        let meta = self.root.symlink_metadata(rel(path)).map_err(|e| wire_error(&e, path))?;
+        let meta = self
+            .root
+            .symlink_metadata(rel(path))
+            .map_err(|e| wire_error(&e, path))?;
         if !meta.is_dir() {
             return Err(WireError::new(
                 ErrorCode::NotADirectory,
                 format!("{path}: not a directory (use rm for files)"),
             ));
         }
-        self.root.remove_dir(rel(path)).map_err(|e| wire_error(&e, path))
+        self.root
+            .remove_dir(rel(path))
+            .map_err(|e| wire_error(&e, path))
     }
 
     /// Removes the file (or symlink) `path`; refuses directories.
     pub fn remove(&self, path: &RemotePath) -> Result<(), WireError> {
-        let meta = self.root.symlink_metadata(rel(path)).map_err(|e| wire_error(&e, path))?;
+        let meta = self
+            .root
+            .symlink_metadata(rel(path))
+            .map_err(|e| wire_error(&e, path))?;
         if meta.is_dir() {
             return Err(WireError::new(
                 ErrorCode::IsADirectory,
                 format!("{path}: is a directory (use rmdir)"),
             ));
         }
-        self.root.remove_file(rel(path)).map_err(|e| wire_error(&e, path))
+        self.root
+            .remove_file(rel(path))
+            .map_err(|e| wire_error(&e, path))
     }
 
     /// Renames `from` to `to`, or moves it into `to` when that is an existing
@@ -112,7 +125,9 @@ impl Storage {
                 "/: the served root cannot be moved",
             ));
         };
-        self.root.symlink_metadata(rel(from)).map_err(|e| wire_error(&e, from))?;
+        self.root
+            .symlink_metadata(rel(from))
+            .map_err(|e| wire_error(&e, from))?;
         let target = match self.root.metadata(rel(to)) {
             Ok(meta) if meta.is_dir() => to
                 .join(name)
@@ -123,7 +138,9 @@ impl Storage {
             return Ok(target);
         }
         if target.components().count() > from.components().count()
-            && target.as_relative().starts_with(&format!("{}/", from.as_relative()))
+            && target
+                .as_relative()
+                .starts_with(&format!("{}/", from.as_relative()))
         {
             return Err(WireError::new(
                 ErrorCode::InvalidPath,
@@ -139,7 +156,10 @@ impl Storage {
     /// Opens the regular file `path` for reading; returns it and its entry
     /// (taken from the open file, so size and content agree).
     pub fn open_read(&self, path: &RemotePath) -> Result<(File, Entry), WireError> {
-        let meta = self.root.metadata(rel(path)).map_err(|e| wire_error(&e, path))?;
+        let meta = self
+            .root
+            .metadata(rel(path))
+            .map_err(|e| wire_error(&e, path))?;
         if meta.is_dir() {
             return Err(WireError::new(
                 ErrorCode::IsADirectory,
@@ -152,7 +172,10 @@ impl Storage {
                 format!("{path}: not a regular file"),
             ));
         }
-        let file = self.root.open(rel(path)).map_err(|e| wire_error(&e, path))?;
+        let file = self
+            .root
+            .open(rel(path))
+            .map_err(|e| wire_error(&e, path))?;
         let meta = file.metadata().map_err(|e| wire_error(&e, path))?;
         let name = path.file_name().unwrap_or("/");
         Ok((file.into_std(), entry(name, &meta)))
@@ -197,14 +220,19 @@ impl Storage {
     }
 
     fn open_dir(&self, path: &RemotePath) -> Result<Dir, WireError> {
-        let meta = self.root.metadata(rel(path)).map_err(|e| wire_error(&e, path))?;
+        let meta = self
+            .root
+            .metadata(rel(path))
+            .map_err(|e| wire_error(&e, path))?;
         if !meta.is_dir() {
             return Err(WireError::new(
                 ErrorCode::NotADirectory,
                 format!("{path}: not a directory"),
             ));
         }
-        self.root.open_dir(rel(path)).map_err(|e| wire_error(&e, path))
+        self.root
+            .open_dir(rel(path))
+            .map_err(|e| wire_error(&e, path))
     }
 }
 
@@ -260,7 +288,8 @@ impl PartialFile {
             ));
         }
         if let Some(t) = mtime.and_then(Timestamp::to_system) {
-            file.set_times(FileTimes::new().set_modified(t)).map_err(fail)?;
+            file.set_times(FileTimes::new().set_modified(t))
+                .map_err(fail)?;
         }
         if let Some(mode) = mode {
             // Never set-user-id, set-group-id or sticky from the wire.
@@ -326,7 +355,9 @@ fn part_name(name: &str) -> String {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     let nonce = (u64::from(std::process::id()) << 32 | u64::from(nanos))
-        ^ COUNTER.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        ^ COUNTER
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let mut keep = name.len().min(255 - 1 - 1 - 16 - PART_SUFFIX.len());
     while !name.is_char_boundary(keep) {
         keep -= 1;
@@ -341,7 +372,10 @@ pub fn wire_error(e: &io::Error, path: &RemotePath) -> WireError {
     let escape = e.raw_os_error() == Some(18) // EXDEV from RESOLVE_BENEATH
         || e.to_string().contains("outside of the filesystem");
     let (code, what) = match e.kind() {
-        _ if escape => (ErrorCode::InvalidPath, "leads outside the served root".to_owned()),
+        _ if escape => (
+            ErrorCode::InvalidPath,
+            "leads outside the served root".to_owned(),
+        ),
         K::NotFound => (ErrorCode::NotFound, "no such file or directory".to_owned()),
         K::AlreadyExists => (ErrorCode::AlreadyExists, "already exists".to_owned()),
         K::PermissionDenied => (ErrorCode::PermissionDenied, "permission denied".to_owned()),
@@ -398,13 +432,18 @@ mod tests {
 
         let (partial, mut file) = s.create_partial(&p("/f")).unwrap();
         std::io::Write::write_all(&mut file, b"new!").unwrap();
-        let err = partial.commit(file.try_clone().unwrap(), 5, None, None).unwrap_err();
+        let err = partial
+            .commit(file.try_clone().unwrap(), 5, None, None)
+            .unwrap_err();
         assert_eq!(err.code, ErrorCode::Io);
         assert_eq!(std::fs::read(root.path().join("f")).unwrap(), b"old");
 
         let (partial, mut file) = s.create_partial(&p("/f")).unwrap();
         std::io::Write::write_all(&mut file, b"new!").unwrap();
-        let mtime = Timestamp { secs: 1_000_000_000, nanos: 0 };
+        let mtime = Timestamp {
+            secs: 1_000_000_000,
+            nanos: 0,
+        };
         partial.commit(file, 4, Some(mtime), Some(0o4755)).unwrap();
         assert_eq!(std::fs::read(root.path().join("f")).unwrap(), b"new!");
         let e = s.stat(&p("/f")).unwrap();
@@ -432,6 +471,9 @@ mod tests {
         assert!(root.path().join("d/f").exists());
         let err = s.rename(&p("/d"), &p("/d/sub")).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidPath);
-        assert_eq!(s.rename(&RemotePath::root(), &p("/x")).unwrap_err().code, ErrorCode::InvalidPath);
+        assert_eq!(
+            s.rename(&RemotePath::root(), &p("/x")).unwrap_err().code,
+            ErrorCode::InvalidPath
+        );
     }
 }

@@ -1,0 +1,22 @@
+# ferry's everyday commands. `just ci` runs exactly what CI runs.
+
+# Serve ./served on the default port, keeping the certificate in certs/.
+serve root="served":
+    mkdir -p {{root}}
+    cargo run --release -- serve {{root}} --certs certs
+
+# The test suite, as README.md gives it.
+test:
+    cargo test --workspace --locked
+
+# What CI runs: formatting, lints with warnings as errors, and the tests.
+ci:
+    bash .ci/run
+
+# Throughput on 127.0.0.1: 1 GiB down and up, 32 x 32 MiB, 1000 x 32 KiB.
+bench *args:
+    bash bench/run.sh {{args}}
+
+# A quick smoke run of the benchmark with small sizes.
+bench-quick:
+    QUICK=1 RUNS=1 bash bench/run.sh
