@@ -23,7 +23,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Forget { host } => forget(&host),
         Command::Ls { host, path } => {
             let client = session::connect(&global, &host).await?;
-            let ok = ls(&client, &global, &RemotePath::root(), path.as_deref().unwrap_or("/")).await;
+            let ok = ls(
+                &client,
+                &global,
+                &RemotePath::root(),
+                path.as_deref().unwrap_or("/"),
+            )
+            .await;
             client.close().await;
             ok
         }
@@ -35,7 +41,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
             })
             .await
         }
-        Command::Mkdir { host, paths, parents } => {
+        Command::Mkdir {
+            host,
+            paths,
+            parents,
+        } => {
             with_each(&global, &host, &paths, |client, path| async move {
                 client.mkdir(&path, parents).await?;
                 Ok(())
@@ -67,7 +77,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
         }
         Command::Get(args) => {
             let client = session::connect(&global, &args.host).await?;
-            let ok = get(&client, &global, &RemotePath::root(), &args.remote, &args.output, &args.transfer).await;
+            let ok = get(
+                &client,
+                &global,
+                &RemotePath::root(),
+                &args.remote,
+                &args.output,
+                &args.transfer,
+            )
+            .await;
             client.close().await;
             ok
         }
@@ -88,7 +106,12 @@ pub fn resolve(cwd: &RemotePath, input: &str) -> anyhow::Result<RemotePath> {
 }
 
 /// Runs `op` on each path, reporting failures and carrying on.
-async fn with_each<F, Fut>(global: &Global, host: &ferry_client::Target, paths: &[String], op: F) -> anyhow::Result<bool>
+async fn with_each<F, Fut>(
+    global: &Global,
+    host: &ferry_client::Target,
+    paths: &[String],
+    op: F,
+) -> anyhow::Result<bool>
 where
     F: Fn(Client, RemotePath) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
@@ -113,7 +136,34 @@ where
 }
 
 /// `ls`: a directory's entries, a file's own entry, or a glob's matches.
-pub async fn ls(client: &Client, global: &Global, cwd: &RemotePath, input: &str) -> anyhow::Result<bool> {
+pub async fn ls(
+    client: &Client,
+    global: &Global,
+    cwd: &RemotePath,
+    input: &str,
+) -> anyhow::Result<bool> {
+    list(client, global, cwd, input, true).await
+}
+
+/// [`ls`] in long (`ls -l`) or short (size and name) form.
+pub async fn list(
+    client: &Client,
+    global: &Global,
+    cwd: &RemotePath,
+    input: &str,
+    long: bool,
+) -> anyhow::Result<bool> {
+    type Print = fn(
+        &mut std::io::StdoutLock<'static>,
+        Option<&RemotePath>,
+        &mut [ferry_client::Entry],
+        bool,
+    ) -> std::io::Result<()>;
+    let print: Print = if long {
+        output::print_entries
+    } else {
+        output::print_short
+    };
     let mut out = std::io::stdout().lock();
     if glob::is_glob(input) {
         let matches = glob::expand_remote(client, cwd, input).await?;
@@ -130,17 +180,17 @@ pub async fn ls(client: &Client, global: &Global, cwd: &RemotePath, input: &str)
             entry.name = m.path.to_string();
             entries.push(entry);
         }
-        output::print_entries(&mut out, None, &mut entries, global.json)?;
+        print(&mut out, None, &mut entries, global.json)?;
         return Ok(true);
     }
     let path = resolve(cwd, input)?;
     let entry = client.stat(&path).await?;
     if entry.kind == ferry_client::Kind::Dir {
         let mut entries = client.list(&path).await?;
-        output::print_entries(&mut out, Some(&path), &mut entries, global.json)?;
+        print(&mut out, Some(&path), &mut entries, global.json)?;
     } else {
         let dir = path.parent();
-        output::print_entries(&mut out, dir.as_ref(), &mut [entry], global.json)?;
+        print(&mut out, dir.as_ref(), &mut [entry], global.json)?;
     }
     out.flush()?;
     Ok(true)

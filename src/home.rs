@@ -26,7 +26,6 @@ pub fn server_certs() -> anyhow::Result<PathBuf> {
 }
 
 /// The shell's history file.
-#[allow(dead_code)] // used by the shell
 pub fn history() -> anyhow::Result<PathBuf> {
     Ok(dir()?.join("history"))
 }

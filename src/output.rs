@@ -110,6 +110,38 @@ pub fn print_entries(
     Ok(())
 }
 
+/// One short `ls` line: the size (`-` for a directory) and the name.
+pub fn short_line(entry: &Entry, size_width: usize) -> String {
+    let (size, suffix) = match entry.kind {
+        Kind::Dir => ("-".to_owned(), "/"),
+        _ => (entry.size.to_string(), ""),
+    };
+    format!("{size:>size_width$}  {}{suffix}", entry.name)
+}
+
+/// Prints entries sorted by name as short lines (size and name), or as JSON
+/// lines like [`print_entries`].
+pub fn print_short(
+    out: &mut impl Write,
+    dir: Option<&RemotePath>,
+    entries: &mut [Entry],
+    json: bool,
+) -> io::Result<()> {
+    if json {
+        return print_entries(out, dir, entries, json);
+    }
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    let width = entries
+        .iter()
+        .map(|e| e.size.to_string().len())
+        .max()
+        .unwrap_or(1);
+    for e in entries.iter() {
+        writeln!(out, "{}", short_line(e, width))?;
+    }
+    Ok(())
+}
+
 /// An entry as a JSON object.
 pub fn entry_json(e: &Entry, path: Option<&RemotePath>) -> serde_json::Value {
     json!({
@@ -123,14 +155,24 @@ pub fn entry_json(e: &Entry, path: Option<&RemotePath>) -> serde_json::Value {
 }
 
 /// Prints `stat` output for one path.
-pub fn print_stat(out: &mut impl Write, path: &RemotePath, e: &Entry, json: bool) -> io::Result<()> {
+pub fn print_stat(
+    out: &mut impl Write,
+    path: &RemotePath,
+    e: &Entry,
+    json: bool,
+) -> io::Result<()> {
     if json {
         return writeln!(out, "{}", entry_json(e, Some(path)));
     }
     writeln!(out, "  path: {path}")?;
     writeln!(out, "  kind: {}", e.kind.as_str())?;
     writeln!(out, "  size: {} ({})", e.size, human_bytes(e.size))?;
-    writeln!(out, "  mode: {:04o} ({})", e.mode, mode_string(e.kind, e.mode))?;
+    writeln!(
+        out,
+        "  mode: {:04o} ({})",
+        e.mode,
+        mode_string(e.kind, e.mode)
+    )?;
     writeln!(out, "  modified: {}", time_string(e.mtime))
 }
 

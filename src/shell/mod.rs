@@ -1,7 +1,462 @@
 //! `ferry shell`: the interactive shell and batch mode.
+//!
+//! - `mod.rs` (this file): connecting, the read-eval loops (terminal and
+//!   batch), running one command, Ctrl-C and reconnecting.
+//! - [`command`]: splitting lines into words, the command and alias table,
+//!   parsing.
+//! - [`complete`]: the rustyline helper (tab completion).
+//! - [`local`]: `lpwd`, `lcd`, `lls`, `lmkdir`.
+//!
+//! ## Threads
+//!
+//! The loop runs on one blocking thread (`spawn_blocking`), not on a runtime
+//! worker: rustyline blocks while reading a line, and its completer, which is
+//! synchronous, must wait for remote listings. On a blocking thread both may
+//! use [`Handle::block_on`], which would panic on a worker. Each command also
+//! runs through `block_on`, one at a time, so the shell's state (the
+//! connection and the remote working directory) has exactly one owner and
+//! needs no locks.
+//!
+//! ## Ctrl-C
+//!
+//! At the prompt, rustyline reads Ctrl-C as a key and the line is dropped.
+//! While a command runs, the terminal is back in cooked mode and Ctrl-C
+//! sends SIGINT. Tokio's SIGINT handler is installed before the first
+//! command, so SIGINT never kills the shell; each command races
+//! `ctrl_c()` and is dropped when it fires. Transfers watch `ctrl_c()`
+//! themselves (see `commands::transfer`) to abandon their progress bars and
+//! remove their temporary files.
 
-use crate::cli::{Global, ShellArgs};
+mod command;
+mod complete;
+mod local;
 
-pub async fn run(_global: &Global, _args: ShellArgs) -> anyhow::Result<bool> {
-    anyhow::bail!("the shell is not available in this build yet")
+use std::{
+    fs::File,
+    io::{BufRead, BufReader, IsTerminal, Write},
+    path::{Path, PathBuf},
+};
+
+use anyhow::Context;
+use ferry_client::{Client, ClientError, Kind, RemotePath, Target};
+use rustyline::{error::ReadlineError, history::FileHistory, CompletionType, Config, Editor};
+use tokio::runtime::Handle;
+
+use self::{
+    command::{Command, ParseError, COMMANDS},
+    complete::ShellHelper,
+};
+use crate::{
+    cli::{Global, ShellArgs},
+    commands::{self, Cancelled},
+    home, output, session,
+};
+
+/// Runs the shell: interactively on a terminal, else the batch file or the
+/// lines piped on stdin. `Ok(false)` when a batch stopped at a failure.
+pub async fn run(global: &Global, args: ShellArgs) -> anyhow::Result<bool> {
+    // Take SIGINT from its default (killing the process) for good: tokio
+    // keeps its handler for the life of the process.
+    let _ = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("cannot catch Ctrl-C")?;
+    let input = match args.batch {
+        Some(path) => {
+            let file = File::open(&path)
+                .with_context(|| format!("cannot read the batch file {}", path.display()))?;
+            Input::Lines(Box::new(BufReader::new(file)))
+        }
+        None if std::io::stdin().is_terminal() => Input::Terminal,
+        None => Input::Lines(Box::new(BufReader::new(std::io::stdin()))),
+    };
+    let client = session::connect(global, &args.host).await?;
+    let shell = Shell {
+        global: global.clone(),
+        target: args.host,
+        client: Some(client),
+        cwd: RemotePath::root(),
+        handle: Handle::current(),
+    };
+    tokio::task::spawn_blocking(move || shell.run(input))
+        .await
+        .context("the shell stopped unexpectedly")?
+}
+
+/// Where commands come from.
+enum Input {
+    /// A person at a terminal: line editing, history, completion.
+    Terminal,
+    /// A batch: run line by line, echoed, stopping at the first failure.
+    Lines(Box<dyn BufRead + Send>),
+}
+
+/// How one line went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Done,
+    Failed,
+    Cancelled,
+    Quit,
+}
+
+struct Shell {
+    global: Global,
+    target: Target,
+    /// `None` after the connection was lost; the next remote command
+    /// connects again.
+    client: Option<Client>,
+    cwd: RemotePath,
+    handle: Handle,
+}
+
+impl Shell {
+    fn run(mut self, input: Input) -> anyhow::Result<bool> {
+        let result = match input {
+            Input::Terminal => self.interactive(),
+            Input::Lines(lines) => self.batch(lines),
+        };
+        if let Some(client) = self.client.take() {
+            self.handle.block_on(client.close());
+        }
+        result
+    }
+
+    fn prompt(&self) -> String {
+        format!("ferry {}:{}> ", self.target, self.cwd)
+    }
+
+    fn interactive(&mut self) -> anyhow::Result<bool> {
+        let config = Config::builder()
+            .auto_add_history(false)
+            .history_ignore_space(true)
+            .max_history_size(1000)
+            .and_then(|c| c.history_ignore_dups(true))
+            .map(|c| c.completion_type(CompletionType::List).build())
+            .context("cannot set up line editing")?;
+        let mut editor: Editor<ShellHelper, FileHistory> =
+            Editor::with_config(config).context("cannot set up line editing")?;
+        editor.set_helper(Some(ShellHelper::new(self.handle.clone())));
+        let history = history_file();
+        if let Some(path) = &history {
+            // A missing history file is only a first start.
+            let _ = editor.load_history(path);
+        }
+        eprintln!("connected to {}; 'help' lists the commands", self.target);
+        loop {
+            if let Some(helper) = editor.helper_mut() {
+                helper.reset(self.client.clone(), self.cwd.clone());
+            }
+            let line = match editor.readline(&self.prompt()) {
+                Ok(line) => line,
+                // Ctrl-C at the prompt only drops the line.
+                Err(ReadlineError::Interrupted) => continue,
+                Err(ReadlineError::Eof) => break,
+                Err(e) => return Err(e).context("cannot read the command line"),
+            };
+            if !line.trim().is_empty() {
+                let _ = editor.add_history_entry(line.as_str());
+                if let Some(path) = &history {
+                    if let Err(e) = editor.append_history(path) {
+                        tracing::debug!("cannot save the history in {}: {e}", path.display());
+                    }
+                }
+            }
+            let (_, line) = carry_on(&line);
+            match self.run_line(line) {
+                Step::Quit => break,
+                Step::Cancelled => eprintln!("cancelled"),
+                Step::Done | Step::Failed => {}
+            }
+        }
+        Ok(true)
+    }
+
+    fn batch(&mut self, lines: Box<dyn BufRead + Send>) -> anyhow::Result<bool> {
+        for (number, line) in lines.lines().enumerate() {
+            let line = line.context("cannot read the batch")?;
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if writeln!(std::io::stdout(), "ferry> {line}").is_err() {
+                // Nobody reads our output any more.
+                return Ok(true);
+            }
+            let (carry_on, command) = carry_on(line);
+            match self.run_line(command) {
+                Step::Done => {}
+                Step::Quit => break,
+                Step::Cancelled => return Err(Cancelled.into()),
+                Step::Failed if carry_on => {}
+                Step::Failed => {
+                    eprintln!("ferry: batch stopped at line {}: {line}", number + 1);
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Parses and runs one line, reporting any failure.
+    fn run_line(&mut self, line: &str) -> Step {
+        let command = match command::parse(line) {
+            Ok(None) => return Step::Done,
+            Ok(Some(command)) => command,
+            Err(ParseError::Args(e)) => {
+                // `--help` is not a failure.
+                let failed = e.use_stderr();
+                let _ = e.print();
+                return if failed { Step::Failed } else { Step::Done };
+            }
+            Err(e) => {
+                eprintln!("ferry: {e}");
+                return Step::Failed;
+            }
+        };
+        let result = match command {
+            Command::Quit => return Step::Quit,
+            Command::Help { topic } => help(topic.as_deref()),
+            Command::Pwd => writeln!(std::io::stdout(), "{}", self.cwd)
+                .map(|()| true)
+                .map_err(Into::into),
+            Command::Lpwd => local::lpwd(),
+            Command::Lcd { dir } => local::lcd(dir),
+            Command::Lls { long, paths } => local::lls(&self.global, &paths, long),
+            Command::Lmkdir { parents, dirs } => Ok(local::lmkdir(&dirs, parents)),
+            remote => self.remote(remote),
+        };
+        let step = match result {
+            Ok(true) => Step::Done,
+            Ok(false) => Step::Failed,
+            Err(e) if e.is::<Cancelled>() => Step::Cancelled,
+            // Nobody reads our output any more: leave quietly.
+            Err(e) if output::is_broken_pipe(&e) => Step::Quit,
+            Err(e) => {
+                eprintln!("ferry: {e:#}");
+                Step::Failed
+            }
+        };
+        if self.client.as_ref().is_some_and(Client::is_closed) {
+            self.client = None;
+            eprintln!(
+                "ferry: the connection to {} was lost; the next command reconnects",
+                self.target
+            );
+        }
+        step
+    }
+
+    /// Runs a command that needs the server, until it ends or Ctrl-C.
+    fn remote(&mut self, command: Command) -> anyhow::Result<bool> {
+        let handle = self.handle.clone();
+        handle.block_on(async {
+            // Biased: when Ctrl-C lands during a transfer, the transfer sees
+            // it too and must be the one to stop, so that it cleans up.
+            tokio::select! {
+                biased;
+                result = self.remote_async(command) => result,
+                Ok(()) = tokio::signal::ctrl_c() => Err(Cancelled.into()),
+            }
+        })
+    }
+
+    /// The connection, made again if it was lost.
+    async fn connected(&mut self) -> anyhow::Result<Client> {
+        if let Some(client) = &self.client {
+            if !client.is_closed() {
+                return Ok(client.clone());
+            }
+            eprintln!("ferry: the connection to {} was lost", self.target);
+            self.client = None;
+        }
+        eprintln!("ferry: reconnecting to {}", self.target);
+        let client = session::connect(&self.global, &self.target).await?;
+        self.client = Some(client.clone());
+        Ok(client)
+    }
+
+    async fn remote_async(&mut self, command: Command) -> anyhow::Result<bool> {
+        // `cd` to the root needs no server.
+        if let Command::Cd { dir } = &command {
+            let target = commands::resolve(&self.cwd, dir.as_deref().unwrap_or("/"))?;
+            if target.is_root() {
+                self.cwd = target;
+                return Ok(true);
+            }
+        }
+        let client = self.connected().await?;
+        let client = &client;
+        let global = &self.global;
+        let cwd = &self.cwd;
+        match command {
+            Command::Ls { long, paths } => {
+                let paths = if paths.is_empty() {
+                    vec![".".to_owned()]
+                } else {
+                    paths
+                };
+                let mut ok = true;
+                for path in &paths {
+                    if paths.len() > 1 && !global.json {
+                        writeln!(std::io::stdout(), "{path}:")?;
+                    }
+                    ok &= report(commands::list(client, global, cwd, path, long).await)?;
+                }
+                Ok(ok)
+            }
+            Command::Cd { dir } => {
+                let target = commands::resolve(cwd, dir.as_deref().unwrap_or("/"))?;
+                let entry = client.stat(&target).await?;
+                if entry.kind != Kind::Dir {
+                    anyhow::bail!("{target}: not a directory");
+                }
+                self.cwd = target;
+                Ok(true)
+            }
+            Command::Mkdir { parents, dirs } => {
+                each(cwd, &dirs, |path| async move {
+                    Ok(client.mkdir(&path, parents).await?)
+                })
+                .await
+            }
+            Command::Rmdir { dirs } => {
+                each(
+                    cwd,
+                    &dirs,
+                    |path| async move { Ok(client.rmdir(&path).await?) },
+                )
+                .await
+            }
+            Command::Stat { paths } => {
+                each(cwd, &paths, |path| async move {
+                    let entry = client.stat(&path).await?;
+                    output::print_stat(&mut std::io::stdout().lock(), &path, &entry, global.json)?;
+                    Ok(())
+                })
+                .await
+            }
+            Command::Rm { paths } => Ok(commands::rm(client, cwd, &paths).await),
+            Command::Mv { from, to } => {
+                let from = commands::resolve(cwd, &from)?;
+                let to = commands::resolve(cwd, &to)?;
+                client.rename(&from, &to).await?;
+                Ok(true)
+            }
+            Command::Get {
+                remote,
+                output,
+                transfer,
+            } => {
+                // Relative local paths resolve against the local working
+                // directory, which `lcd` keeps as the process's own.
+                let dest = output.unwrap_or_else(|| PathBuf::from("."));
+                commands::get(client, global, cwd, &remote, &dest, &transfer).await
+            }
+            Command::Put {
+                local,
+                to,
+                transfer,
+            } => {
+                let dest = commands::resolve(cwd, to.as_deref().unwrap_or("."))?;
+                commands::put(client, global, &local, &dest, &transfer).await
+            }
+            Command::Pwd
+            | Command::Lpwd
+            | Command::Lls { .. }
+            | Command::Lcd { .. }
+            | Command::Lmkdir { .. }
+            | Command::Help { .. }
+            | Command::Quit => unreachable!("local commands do not reach the server"),
+        }
+    }
+}
+
+/// Splits off sftp's leading `-`: the batch carries on if the line fails.
+fn carry_on(line: &str) -> (bool, &str) {
+    let line = line.trim();
+    match line.strip_prefix('-') {
+        Some(rest) => (true, rest.trim_start()),
+        None => (false, line),
+    }
+}
+
+/// Runs `op` on each path, reporting failures and carrying on.
+async fn each<F, Fut>(cwd: &RemotePath, inputs: &[String], op: F) -> anyhow::Result<bool>
+where
+    F: Fn(RemotePath) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut ok = true;
+    for input in inputs {
+        let result = match commands::resolve(cwd, input) {
+            Ok(path) => op(path).await,
+            Err(e) => Err(e),
+        };
+        ok &= report(result.map(|()| true))?;
+    }
+    Ok(ok)
+}
+
+/// Prints a failure of one part of a command so the rest can go on; passes
+/// on what must stop the whole command (Ctrl-C, a closed stdout, a lost
+/// connection).
+fn report(result: anyhow::Result<bool>) -> anyhow::Result<bool> {
+    match result {
+        Ok(ok) => Ok(ok),
+        Err(e) if e.is::<Cancelled>() || output::is_broken_pipe(&e) || connection_lost(&e) => {
+            Err(e)
+        }
+        Err(e) => {
+            eprintln!("ferry: {e:#}");
+            Ok(false)
+        }
+    }
+}
+
+fn connection_lost(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<ClientError>()
+            .is_some_and(ClientError::is_connection_lost)
+    })
+}
+
+/// `help [COMMAND]`.
+fn help(topic: Option<&str>) -> anyhow::Result<bool> {
+    let mut out = std::io::stdout().lock();
+    match topic {
+        Some(topic) => {
+            let spec =
+                command::lookup(topic).with_context(|| format!("{topic}: unknown command"))?;
+            writeln!(out, "{}", spec.help_line(0))?;
+            writeln!(out, "('{} --help' shows every option)", spec.name)?;
+        }
+        None => {
+            writeln!(
+                out,
+                "Commands (remote paths, except for the l… commands and put's files):"
+            )?;
+            let width = COMMANDS
+                .iter()
+                .map(|s| s.synopsis().len())
+                .max()
+                .unwrap_or(0);
+            for spec in COMMANDS {
+                writeln!(out, "  {}", spec.help_line(width))?;
+            }
+            writeln!(
+                out,
+                "Upper-case aliases match in any case. 'COMMAND --help' shows every option.\n\
+                 In a batch, a line starting with '-' carries on when it fails."
+            )?;
+        }
+    }
+    Ok(true)
+}
+
+/// The history file, with its directory made; `None` if there is nowhere
+/// to keep it (the shell works without).
+fn history_file() -> Option<PathBuf> {
+    let path = home::history().ok()?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).ok()?;
+    Some(path)
 }
