@@ -220,6 +220,7 @@ impl Validator for ShellHelper {}
 impl Helper for ShellHelper {}
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -5,5 +5,6 @@ mod util;
 
 mod bad_input;
 mod commands;
+mod shell;
 mod transfer;
 mod trust;
