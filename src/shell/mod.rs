@@ -149,7 +149,11 @@ impl Shell {
                 Ok(line) => line,
                 // Ctrl-C at the prompt only drops the line.
                 Err(ReadlineError::Interrupted) => continue,
-                Err(ReadlineError::Eof) => break,
+                Err(ReadlineError::Eof) => {
+                    // Leave the user's shell prompt on a line of its own.
+                    eprintln!();
+                    break;
+                }
                 Err(e) => return Err(e).context("cannot read the command line"),
             };
             if !line.trim().is_empty() {

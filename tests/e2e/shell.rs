@@ -631,6 +631,18 @@ fn the_shell_on_a_terminal_completes_and_survives_ctrl_c() {
     p.exp_string("inside.txt").unwrap();
     p.exp_string(&root_prompt).unwrap();
 
+    // Local paths complete too: `lcd loc` + TAB runs `lcd localdir/`.
+    std::fs::create_dir(env.local.join("localdir")).unwrap();
+    p.send("lcd loc").unwrap();
+    p.send("\t").unwrap();
+    p.flush().unwrap();
+    p.exp_string("localdir/").unwrap();
+    p.send_line("").unwrap();
+    p.exp_string(&root_prompt).unwrap();
+    p.send_line("lpwd").unwrap();
+    p.exp_regex(r"/localdir\r?\n").unwrap();
+    p.exp_string(&root_prompt).unwrap();
+
     p.send_line("quit").unwrap();
     p.exp_eof().unwrap();
 
