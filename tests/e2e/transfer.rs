@@ -199,7 +199,7 @@ fn an_interrupted_upload_leaves_the_old_file_readable_and_whole() {
     let env = Env::new();
     env.remote_file("data.bin", b"the old version");
     sparse(&env.local.join("data.bin"), 2 << 30);
-    let mut child = env
+    let child = env
         .cmd()
         .args([
             "put",
@@ -321,4 +321,28 @@ fn a_download_cut_off_by_the_server_leaves_the_local_file_alone() {
         ["data.bin"],
         "temporary file removed"
     );
+}
+
+/// SIGTERM stops the server gracefully: a download in flight completes.
+#[test]
+fn the_server_lets_transfers_in_flight_finish_on_shutdown() {
+    let mut env = Env::new();
+    let data = bytes(300 << 20, 5);
+    env.remote_file("big.bin", &data);
+    let child = env
+        .cmd()
+        .args(["get", &env.host(), "/big.bin", "-o", "dl", "--accept-new", "-q"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::fs::create_dir_all(env.local.join("dl")).unwrap();
+    assert!(wait_for_partial(&env.local.join("dl"), Duration::from_secs(30)), "download never started");
+    Command::new("kill").args(["-TERM", &env.server.child.id().to_string()]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(std::fs::read(env.local.join("dl/big.bin")).unwrap() == data, "complete and exact");
+    let status = env.server.child.wait().unwrap();
+    assert!(status.success(), "server exits cleanly: {status:?}");
+    let log = std::fs::read_to_string(&env.server.stderr).unwrap();
+    assert!(log.contains("shutting down") && log.contains("stopped"), "{log}");
 }

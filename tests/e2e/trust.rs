@@ -155,3 +155,32 @@ fn server_keeps_its_certificate_across_restarts() {
     let out = env.cmd().args(["ls", &env.host()]).output().unwrap();
     assert!(out.status.success(), "{}", show(&out));
 }
+
+/// On a terminal an unknown server is shown with its fingerprint, and only a
+/// `yes` pins it.
+#[test]
+fn on_a_terminal_the_user_decides() {
+    let env = Env::new();
+    env.remote_file("visible.txt", b"x");
+    let session = |answer: &str| {
+        let mut cmd = std::process::Command::new(crate::util::FERRY);
+        cmd.env("FERRY_HOME", &env.home).args(["ls", &env.host()]);
+        let mut p = rexpect::session::spawn_command(cmd, Some(20_000)).unwrap();
+        p.exp_string(&env.server.fingerprint).unwrap();
+        p.exp_string("(yes/no)?").unwrap();
+        p.send_line(answer).unwrap();
+        let rest = p.exp_eof().unwrap();
+        let status = p.process().wait().unwrap();
+        (rest, status)
+    };
+    let (rest, status) = session("no");
+    assert!(rest.contains("authenticity"), "{rest}");
+    assert!(!matches!(status, rexpect::process::WaitStatus::Exited(_, 0)), "{status:?}");
+    assert!(!env.home.join("known_hosts").exists());
+
+    let (rest, status) = session("yes");
+    assert!(rest.contains("visible.txt"), "{rest}");
+    assert!(matches!(status, rexpect::process::WaitStatus::Exited(_, 0)), "{status:?}");
+    let known = std::fs::read_to_string(env.home.join("known_hosts")).unwrap();
+    assert!(known.contains(&env.server.fingerprint));
+}

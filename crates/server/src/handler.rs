@@ -79,9 +79,15 @@ pub async fn serve(
             tracing::warn!(%remote, op, "transfer aborted: {why}");
             let _ = send.reset(codes::FAILED);
             let _ = recv.stop(codes::FAILED);
+            return;
         }
     }
+    // The request counts as in flight until the client has every byte of
+    // the answer: a graceful shutdown waits for this, not for the bytes to
+    // be merely queued.
+    let _ = send.stopped().await;
 }
+
 
 async fn answer_error(send: &mut SendStream, error: WireError) {
     let _ = write_frame(send, &Response::Error(error)).await;
