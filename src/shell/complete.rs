@@ -220,7 +220,6 @@ impl Validator for ShellHelper {}
 impl Helper for ShellHelper {}
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -155,7 +155,6 @@ fn expand_home(path: PathBuf) -> PathBuf {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -121,7 +121,8 @@ fn unreadable_local_files_and_unwritable_destinations() {
 
     if !is_root() {
         let locked = env.local_file("locked.bin", b"secret");
-        std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0)).unwrap();
+        std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o000))
+            .unwrap();
         let err = env.fails(&["put", &env.host(), "locked.bin"]);
         assert!(err.contains("Permission denied"), "{err}");
         let ro = env.local.join("ro");

@@ -1,6 +1,9 @@
 //! End-to-end tests: the real `ferry` binary, a real server process on
 //! 127.0.0.1, real QUIC, real files.
 
+// Test code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used)]
+
 mod util;
 
 mod bad_input;

@@ -2,9 +2,6 @@
 //! every command and alias, the batch's failure rules, reconnecting after
 //! the server restarts, and the interactive shell on a pseudo-terminal.
 
-// A test that cannot set itself up should panic.
-#![allow(clippy::unwrap_used)]
-
 use std::{
     io::{BufRead, BufReader, Write},
     path::{Path, PathBuf},

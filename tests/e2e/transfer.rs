@@ -331,18 +331,38 @@ fn the_server_lets_transfers_in_flight_finish_on_shutdown() {
     env.remote_file("big.bin", &data);
     let child = env
         .cmd()
-        .args(["get", &env.host(), "/big.bin", "-o", "dl", "--accept-new", "-q"])
+        .args([
+            "get",
+            &env.host(),
+            "/big.bin",
+            "-o",
+            "dl",
+            "--accept-new",
+            "-q",
+        ])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     std::fs::create_dir_all(env.local.join("dl")).unwrap();
-    assert!(wait_for_partial(&env.local.join("dl"), Duration::from_secs(30)), "download never started");
-    Command::new("kill").args(["-TERM", &env.server.child.id().to_string()]).status().unwrap();
+    assert!(
+        wait_for_partial(&env.local.join("dl"), Duration::from_secs(30)),
+        "download never started"
+    );
+    Command::new("kill")
+        .args(["-TERM", &env.server.child.id().to_string()])
+        .status()
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", show(&out));
-    assert!(std::fs::read(env.local.join("dl/big.bin")).unwrap() == data, "complete and exact");
+    assert!(
+        std::fs::read(env.local.join("dl/big.bin")).unwrap() == data,
+        "complete and exact"
+    );
     let status = env.server.child.wait().unwrap();
     assert!(status.success(), "server exits cleanly: {status:?}");
     let log = std::fs::read_to_string(&env.server.stderr).unwrap();
-    assert!(log.contains("shutting down") && log.contains("stopped"), "{log}");
+    assert!(
+        log.contains("shutting down") && log.contains("stopped"),
+        "{log}"
+    );
 }

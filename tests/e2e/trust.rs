@@ -175,12 +175,18 @@ fn on_a_terminal_the_user_decides() {
     };
     let (rest, status) = session("no");
     assert!(rest.contains("authenticity"), "{rest}");
-    assert!(!matches!(status, rexpect::process::WaitStatus::Exited(_, 0)), "{status:?}");
+    assert!(
+        !matches!(status, rexpect::process::WaitStatus::Exited(_, 0)),
+        "{status:?}"
+    );
     assert!(!env.home.join("known_hosts").exists());
 
     let (rest, status) = session("yes");
     assert!(rest.contains("visible.txt"), "{rest}");
-    assert!(matches!(status, rexpect::process::WaitStatus::Exited(_, 0)), "{status:?}");
+    assert!(
+        matches!(status, rexpect::process::WaitStatus::Exited(_, 0)),
+        "{status:?}"
+    );
     let known = std::fs::read_to_string(env.home.join("known_hosts")).unwrap();
     assert!(known.contains(&env.server.fingerprint));
 }

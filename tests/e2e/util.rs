@@ -73,24 +73,6 @@ impl Server {
         }
     }
 
-    /// Stops the server with SIGTERM (graceful) and waits for it.
-    pub fn stop(mut self) -> String {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        for _ in 0..200 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-}
-
-impl Server {
     /// Kills the server at once (SIGKILL) and waits for it.
     pub fn stop_now(&mut self) {
         let _ = self.child.kill();

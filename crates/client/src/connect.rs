@@ -8,6 +8,10 @@ use quinn::crypto::rustls::QuicClientConfig;
 
 use crate::{known_hosts::KnownHosts, verifier::PinVerifier, Client, ClientError, Target};
 
+/// Asks a person whether to trust a new server, given its `host:port` and
+/// fingerprint; `true` pins it.
+pub type AskFn = Box<dyn FnOnce(&str, &Fingerprint) -> bool + Send>;
+
 /// Whether to trust a server whose certificate is not pinned yet.
 pub enum Trust {
     /// Pin it without asking (`--accept-new`).
@@ -17,7 +21,7 @@ pub enum Trust {
     Fingerprint(Fingerprint),
     /// Ask this function (a terminal prompt), with the `host:port` and the
     /// fingerprint; `true` pins it.
-    Ask(Box<dyn FnOnce(&str, &Fingerprint) -> bool + Send>),
+    Ask(AskFn),
     /// Refuse unknown servers (no terminal to ask on).
     RefuseUnknown,
 }

@@ -88,7 +88,6 @@ pub async fn serve(
     let _ = send.stopped().await;
 }
 
-
 async fn answer_error(send: &mut SendStream, error: WireError) {
     let _ = write_frame(send, &Response::Error(error)).await;
     let _ = send.finish();
