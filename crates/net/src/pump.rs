@@ -7,7 +7,7 @@
 
 use std::{
     fs::File,
-    io::{self, Read, Write},
+    io::{self, IoSlice, Read, Write},
 };
 
 use bytes::Bytes;
@@ -103,81 +103,56 @@ pub async fn send_file(
 /// Receives exactly `expected` bytes from `recv` into `file` and returns the
 /// file once every byte is written. Fails as soon as the stream carries more
 /// than `expected`, or if it ends early.
+///
+/// The chunks quinn hands over are passed to the writer as they are, in
+/// batches of about [`CHUNK_SIZE`] written with one vectored write each: the
+/// bytes are copied once, from the packet buffers into the page cache.
 pub async fn recv_to_file(
     recv: &mut RecvStream,
     file: File,
     expected: u64,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<File, PumpError> {
-    // Buffers circulate between this task and the writer, so a transfer
-    // allocates DEPTH buffers once, however large the file.
-    let (full_tx, mut full_rx) = mpsc::channel::<(Vec<u8>, usize)>(DEPTH);
-    let (empty_tx, mut empty_rx) = mpsc::channel::<Vec<u8>>(DEPTH);
+    let (tx, mut rx) = mpsc::channel::<Vec<Bytes>>(DEPTH);
     let writer = tokio::task::spawn_blocking(move || -> io::Result<File> {
         let mut file = file;
-        while let Some((buf, n)) = full_rx.blocking_recv() {
-            file.write_all(&buf[..n])?;
-            // The receiving side may be gone already; the buffer is then
-            // simply freed.
-            let _ = empty_tx.blocking_send(buf);
+        while let Some(batch) = rx.blocking_recv() {
+            write_all_vectored(&mut file, &batch)?;
         }
         Ok(file)
     });
 
-    let chunk = CHUNK_SIZE.min(usize::try_from(expected).unwrap_or(CHUNK_SIZE).max(1));
-    let mut fresh = DEPTH;
     let mut total: u64 = 0;
     let outcome: Result<(), PumpError> = async {
+        let mut batch = Vec::new();
+        let mut batched = 0usize;
         loop {
-            let mut buf = match empty_rx.try_recv() {
-                Ok(buf) => buf,
-                Err(_) if fresh > 0 => {
-                    fresh -= 1;
-                    vec![0u8; chunk]
+            let chunk = recv.read_chunk(CHUNK_SIZE, true).await?;
+            let ended = chunk.is_none();
+            if let Some(chunk) = chunk {
+                let n = chunk.bytes.len();
+                total += n as u64;
+                if total > expected {
+                    return Err(PumpError::Overrun { expected });
                 }
-                Err(_) => match empty_rx.recv().await {
-                    Some(buf) => buf,
-                    // The writer stopped early: its own error says why.
-                    None => return Ok(()),
-                },
-            };
-            let mut filled = 0;
-            let mut ended = false;
-            while filled < buf.len() {
-                match recv.read(&mut buf[filled..]).await? {
-                    Some(n) => {
-                        filled += n;
-                        total += n as u64;
-                        if total > expected {
-                            return Err(PumpError::Overrun { expected });
-                        }
-                        progress(n as u64);
-                    }
-                    None => {
-                        ended = true;
-                        break;
-                    }
-                }
+                progress(n as u64);
+                batched += n;
+                batch.push(chunk.bytes);
             }
-            if filled > 0 && full_tx.send((buf, filled)).await.is_err() {
-                return Ok(());
+            if (ended || batched >= CHUNK_SIZE) && !batch.is_empty() {
+                batched = 0;
+                // A closed channel means the writer failed: its error says why.
+                if tx.send(std::mem::take(&mut batch)).await.is_err() {
+                    return Ok(());
+                }
             }
             if ended {
                 return Ok(());
             }
-            if total == expected {
-                // Everything declared has arrived; anything more is an
-                // overrun, and the end of the stream must follow.
-                let mut probe = [0u8; 1];
-                return match recv.read(&mut probe).await? {
-                    None => Ok(()),
-                    Some(_) => Err(PumpError::Overrun { expected }),
-                };
-            }
         }
     }
     .await;
-    drop(full_tx);
+    drop(tx);
     let written = writer
         .await
         .map_err(|e| io::Error::other(format!("file writer failed: {e}")))?;
@@ -190,4 +165,22 @@ pub async fn recv_to_file(
         });
     }
     Ok(file)
+}
+
+/// Writes every byte of `bufs`, in as few system calls as the kernel allows.
+fn write_all_vectored(file: &mut File, bufs: &[Bytes]) -> io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = bufs.iter().map(|b| IoSlice::new(b)).collect();
+    let mut slices = &mut slices[..];
+    IoSlice::advance_slices(&mut slices, 0);
+    while !slices.is_empty() {
+        // The kernel takes at most IOV_MAX (1024) slices per call.
+        let take = slices.len().min(1024);
+        match file.write_vectored(&slices[..take]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
