@@ -319,18 +319,23 @@ fn create_partial(local: &Path) -> Result<tempfile::NamedTempFile, ClientError> 
         _ => PathBuf::from("."),
     };
     let prefix: String = format!(".{name}.").chars().take(200).collect();
+    // 0666 less the umask, as for any new file; `-p` sets the bits later.
     tempfile::Builder::new()
         .prefix(&prefix)
         .suffix(PART_SUFFIX)
+        .permissions(std::fs::Permissions::from_mode(0o666))
         .tempfile_in(&dir)
         .map_err(ClientError::local(dir))
 }
 
-/// Applies the modification time and permission bits to a finished file.
+/// Applies the modification time, and the permission bits when kept, to a
+/// finished file.
 fn finish_local(file: &File, mtime: Option<Timestamp>, mode: Option<u32>) -> io::Result<()> {
     if let Some(t) = mtime.and_then(Timestamp::to_system) {
         file.set_times(FileTimes::new().set_modified(t))?;
     }
-    let mode = mode.map_or(0o644, |m| m & 0o777);
-    file.set_permissions(std::fs::Permissions::from_mode(mode))
+    match mode {
+        Some(mode) => file.set_permissions(std::fs::Permissions::from_mode(mode & 0o777)),
+        None => Ok(()),
+    }
 }
