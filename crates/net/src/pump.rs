@@ -16,8 +16,12 @@ use tokio::sync::mpsc;
 
 /// Size of one read from a file and of one chunk handed to quinn.
 pub const CHUNK_SIZE: usize = 512 * 1024;
-/// Chunks buffered between the disk thread and the network task.
-const DEPTH: usize = 4;
+/// Chunks read ahead of the network per sending stream: enough to cover a
+/// disk read's latency without holding much memory when many files are in
+/// flight on a slow link.
+const SEND_DEPTH: usize = 2;
+/// Batches of received chunks queued for the disk per receiving stream.
+const RECV_DEPTH: usize = 4;
 
 /// Why file bytes could not be moved.
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +77,7 @@ pub async fn send_file(
     if len == 0 {
         return Ok(());
     }
-    let (tx, mut rx) = mpsc::channel::<io::Result<Bytes>>(DEPTH);
+    let (tx, mut rx) = mpsc::channel::<io::Result<Bytes>>(SEND_DEPTH);
     let reader = tokio::task::spawn_blocking(move || {
         let mut left = len;
         while left > 0 {
@@ -113,7 +117,7 @@ pub async fn recv_to_file(
     expected: u64,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<File, PumpError> {
-    let (tx, mut rx) = mpsc::channel::<Vec<Bytes>>(DEPTH);
+    let (tx, mut rx) = mpsc::channel::<Vec<Bytes>>(RECV_DEPTH);
     let writer = tokio::task::spawn_blocking(move || -> io::Result<File> {
         let mut file = file;
         while let Some(batch) = rx.blocking_recv() {
