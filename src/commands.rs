@@ -153,18 +153,12 @@ pub async fn list(
     input: &str,
     long: bool,
 ) -> anyhow::Result<bool> {
-    type Print = fn(
-        &mut std::io::StdoutLock<'static>,
-        Option<&RemotePath>,
-        &mut [ferry_client::Entry],
-        bool,
-    ) -> std::io::Result<()>;
-    let print: Print = if long {
-        output::print_entries
-    } else {
-        output::print_short
+    let style = output::Style::new(long, global.json);
+    let print = |dir: Option<&RemotePath>, entries: &mut [ferry_client::Entry]| {
+        let mut out = std::io::stdout().lock();
+        output::print_entries(&mut out, dir, entries, style)?;
+        out.flush()
     };
-    let mut out = std::io::stdout().lock();
     if glob::is_glob(input) {
         let matches = glob::expand_remote(client, cwd, input).await?;
         if matches.is_empty() {
@@ -180,19 +174,17 @@ pub async fn list(
             entry.name = m.path.to_string();
             entries.push(entry);
         }
-        print(&mut out, None, &mut entries, global.json)?;
+        print(None, &mut entries)?;
         return Ok(true);
     }
     let path = resolve(cwd, input)?;
     let entry = client.stat(&path).await?;
     if entry.kind == ferry_client::Kind::Dir {
         let mut entries = client.list(&path).await?;
-        print(&mut out, Some(&path), &mut entries, global.json)?;
+        print(Some(&path), &mut entries)?;
     } else {
-        let dir = path.parent();
-        print(&mut out, dir.as_ref(), &mut [entry], global.json)?;
+        print(path.parent().as_ref(), &mut [entry])?;
     }
-    out.flush()?;
     Ok(true)
 }
 

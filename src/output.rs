@@ -84,28 +84,50 @@ pub fn long_line(entry: &Entry, size_width: usize) -> String {
     )
 }
 
-/// Prints entries sorted by name in `ls -l` form, or as JSON lines.
+/// How listings are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// Size and name.
+    Short,
+    /// `ls -l`: mode, size, time, name.
+    Long,
+    /// One JSON object per entry.
+    Json,
+}
+
+impl Style {
+    /// `--json` wins; else long or short.
+    pub fn new(long: bool, json: bool) -> Self {
+        match (json, long) {
+            (true, _) => Style::Json,
+            (false, true) => Style::Long,
+            (false, false) => Style::Short,
+        }
+    }
+}
+
+/// Prints entries sorted by name; `dir` completes their paths in JSON.
 pub fn print_entries(
     out: &mut impl Write,
     dir: Option<&RemotePath>,
     entries: &mut [Entry],
-    json: bool,
+    style: Style,
 ) -> io::Result<()> {
     entries.sort_by(|a, b| a.name.cmp(&b.name));
-    if json {
-        for e in entries.iter() {
-            let path = dir.and_then(|d| d.join(&e.name).ok());
-            writeln!(out, "{}", entry_json(e, path.as_ref()))?;
-        }
-        return Ok(());
-    }
     let width = entries
         .iter()
         .map(|e| e.size.to_string().len())
         .max()
         .unwrap_or(1);
     for e in entries.iter() {
-        writeln!(out, "{}", long_line(e, width))?;
+        match style {
+            Style::Json => {
+                let path = dir.and_then(|d| d.join(&e.name).ok());
+                writeln!(out, "{}", entry_json(e, path.as_ref()))?;
+            }
+            Style::Long => writeln!(out, "{}", long_line(e, width))?,
+            Style::Short => writeln!(out, "{}", short_line(e, width))?,
+        }
     }
     Ok(())
 }
@@ -117,29 +139,6 @@ pub fn short_line(entry: &Entry, size_width: usize) -> String {
         _ => (entry.size.to_string(), ""),
     };
     format!("{size:>size_width$}  {}{suffix}", entry.name)
-}
-
-/// Prints entries sorted by name as short lines (size and name), or as JSON
-/// lines like [`print_entries`].
-pub fn print_short(
-    out: &mut impl Write,
-    dir: Option<&RemotePath>,
-    entries: &mut [Entry],
-    json: bool,
-) -> io::Result<()> {
-    if json {
-        return print_entries(out, dir, entries, json);
-    }
-    entries.sort_by(|a, b| a.name.cmp(&b.name));
-    let width = entries
-        .iter()
-        .map(|e| e.size.to_string().len())
-        .max()
-        .unwrap_or(1);
-    for e in entries.iter() {
-        writeln!(out, "{}", short_line(e, width))?;
-    }
-    Ok(())
 }
 
 /// An entry as a JSON object.

@@ -71,11 +71,8 @@ pub fn lls(global: &Global, paths: &[PathBuf], long: bool) -> anyhow::Result<boo
         match list(path) {
             Ok(mut entries) => {
                 let mut out = std::io::stdout().lock();
-                if long {
-                    output::print_entries(&mut out, None, &mut entries, global.json)?;
-                } else {
-                    output::print_short(&mut out, None, &mut entries, global.json)?;
-                }
+                let style = output::Style::new(long, global.json);
+                output::print_entries(&mut out, None, &mut entries, style)?;
                 out.flush()?;
             }
             Err(e) => {

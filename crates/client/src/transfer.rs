@@ -236,18 +236,24 @@ impl Client {
         observer: Arc<dyn Observer>,
     ) -> Summary {
         let mut failures = plan.errors;
-        let mut skip = Vec::new();
-        for dir in &plan.local_dirs {
-            if let Err(e) = std::fs::create_dir_all(dir) {
-                skip.push(dir.clone());
-                failures.push((dir.display().to_string(), ClientError::local(dir)(e)));
-            }
-        }
+        // Directories first, on the blocking pool; files under one that
+        // could not be made are reported with it rather than one by one.
+        let dirs = plan.local_dirs;
+        let failed: Vec<(PathBuf, std::io::Error)> = tokio::task::spawn_blocking(move || {
+            dirs.into_iter()
+                .filter_map(|dir| std::fs::create_dir_all(&dir).err().map(|e| (dir, e)))
+                .collect()
+        })
+        .await
+        .unwrap_or_default();
         let files = plan
             .files
             .into_iter()
-            .filter(|f| !skip.iter().any(|d| f.local.starts_with(d)))
+            .filter(|f| !failed.iter().any(|(d, _)| f.local.starts_with(d)))
             .collect();
+        for (dir, e) in failed {
+            failures.push((dir.display().to_string(), ClientError::local(&dir)(e)));
+        }
         let preserve = opts.preserve_mode;
         self.run(
             files,
@@ -272,21 +278,17 @@ impl Client {
         observer: Arc<dyn Observer>,
     ) -> Summary {
         let mut failures = plan.errors;
-        let mut skip = Vec::new();
+        let mut failed = Vec::new();
         for dir in &plan.remote_dirs {
             if let Err(e) = self.mkdir(dir, true).await {
-                skip.push(dir.clone());
+                failed.push(dir.clone());
                 failures.push((dir.to_string(), e));
             }
         }
         let files = plan
             .files
             .into_iter()
-            .filter(|f| {
-                !skip
-                    .iter()
-                    .any(|d| f.remote.as_relative().starts_with(d.as_relative()))
-            })
+            .filter(|f| !failed.iter().any(|d| f.remote.starts_with(d)))
             .collect();
         let preserve = opts.preserve_mode;
         self.run(

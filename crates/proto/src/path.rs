@@ -131,6 +131,15 @@ impl RemotePath {
         Some(self.0.rsplit('/').next().unwrap_or(&self.0))
     }
 
+    /// Whether `ancestor` is this path or one of its parents, component by
+    /// component (`/a/bc` is not under `/a/b`).
+    pub fn starts_with(&self, ancestor: &RemotePath) -> bool {
+        ancestor.is_root()
+            || self.0 == ancestor.0
+            || (self.0.starts_with(&ancestor.0)
+                && self.0.as_bytes().get(ancestor.0.len()) == Some(&b'/'))
+    }
+
     /// The components, outermost first.
     pub fn components(&self) -> impl Iterator<Item = &str> {
         self.0.split('/').filter(|c| !c.is_empty())
@@ -243,6 +252,10 @@ mod tests {
         assert_eq!(RemotePath::root().components().count(), 0);
         assert_eq!(p("/a").join("b").unwrap(), p("/a/b"));
         assert_eq!(RemotePath::root().join("b").unwrap(), p("/b"));
+        assert!(
+            x.starts_with(&p("/a/b")) && x.starts_with(&x) && x.starts_with(&RemotePath::root())
+        );
+        assert!(!p("/a/bc").starts_with(&p("/a/b")) && !p("/a").starts_with(&p("/a/b")));
         for bad in ["", ".", "..", "a/b", "a\0", "a\\b"] {
             assert!(RemotePath::root().join(bad).is_err(), "{bad:?}");
         }
