@@ -260,4 +260,30 @@ mod tests {
             assert!(RemotePath::root().join(bad).is_err(), "{bad:?}");
         }
     }
+
+    #[test]
+    fn random_paths_parse_to_safe_paths_or_errors() {
+        let alphabet = ['a', '/', '.', '\\', '\0', 'é', ' ', '*'];
+        let mut state: u64 = 12345;
+        for _ in 0..20_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let len = (state % 24) as usize;
+            let s: String = (0..len)
+                .map(|i| alphabet[((state >> (i % 60)) as usize + i) % alphabet.len()])
+                .collect();
+            if let Ok(path) = RemotePath::parse(&s) {
+                for c in path.components() {
+                    assert!(c != ".." && c != "." && !c.is_empty(), "{s:?} -> {path}");
+                    assert!(!c.contains('\\') && !c.contains('\0'), "{s:?} -> {path}");
+                }
+                assert_eq!(
+                    RemotePath::parse(&path.to_wire()),
+                    Ok(path.clone()),
+                    "stable"
+                );
+            }
+        }
+    }
 }
