@@ -20,3 +20,11 @@ bench *args:
 # A quick smoke run of the benchmark with small sizes.
 bench-quick:
     QUICK=1 RUNS=1 bash bench/run.sh
+
+# ferry, scp and sftp side by side on 127.0.0.1 (needs sshd installed).
+bench-compare:
+    bash bench/compare.sh
+
+# ferry through an emulated 50 ms, 100 Mbit/s link (needs root).
+bench-wan *args:
+    bash bench/wan.sh {{args}}
