@@ -9,7 +9,7 @@ use std::{
 };
 
 use ferry_proto::{Kind, RemotePath};
-use tokio::{sync::Semaphore, task::JoinSet};
+use tokio::task::JoinSet;
 
 use crate::{glob, Client, ClientError};
 
@@ -320,16 +320,29 @@ impl Client {
     {
         let start = Instant::now();
         observer.planned(files.len(), files.iter().map(|f| f.size).sum());
-        let limit = Arc::new(Semaphore::new(jobs.max(1)));
+        let jobs = jobs.max(1);
         let mut tasks = JoinSet::new();
+        let mut summary = Summary::default();
+        let mut tally =
+            |done: Result<(String, Result<u64, ClientError>), tokio::task::JoinError>| match done {
+                Ok((_, Ok(bytes))) => {
+                    summary.files += 1;
+                    summary.bytes += bytes;
+                }
+                Ok((name, Err(e))) => failures.push((name, e)),
+                Err(e) => failures.push(("transfer".into(), ClientError::Protocol(e.to_string()))),
+            };
+        // At most `jobs` tasks exist at once, however long the batch.
         for (id, job) in files.into_iter().enumerate() {
+            while tasks.len() >= jobs {
+                if let Some(done) = tasks.join_next().await {
+                    tally(done);
+                }
+            }
             let client = self.clone();
-            let limit = limit.clone();
             let observer = observer.clone();
             let transfer = transfer.clone();
             tasks.spawn(async move {
-                // The semaphore is never closed, so acquiring cannot fail.
-                let _permit = limit.acquire_owned().await;
                 observer.started(id, &job.display, job.size);
                 let progress = {
                     let observer = observer.clone();
@@ -342,16 +355,8 @@ impl Client {
                 (display, outcome)
             });
         }
-        let mut summary = Summary::default();
         while let Some(done) = tasks.join_next().await {
-            match done {
-                Ok((_, Ok(bytes))) => {
-                    summary.files += 1;
-                    summary.bytes += bytes;
-                }
-                Ok((name, Err(e))) => failures.push((name, e)),
-                Err(e) => failures.push(("transfer".into(), ClientError::Protocol(e.to_string()))),
-            }
+            tally(done);
         }
         summary.elapsed = start.elapsed();
         summary.failures = failures;
