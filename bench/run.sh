@@ -61,7 +61,7 @@ CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 # ------------------------------------------------------------------ layout --
 ROOT=$BENCH_DIR/root            # the served directory (source data + uploads)
 CERTS=$BENCH_DIR/certs
-OUT=$BENCH_DIR/out              # downloads land here
+OUT=${OUT_DIR:-$BENCH_DIR/out}  # downloads land here; OUT_DIR=/dev/shm/... takes the disk out
 WORK=$BENCH_DIR/work            # per-script-run scratch: FERRY_HOME, logs
 BIG_NAME=big-${BIG_MIB}M.bin
 MANY_DIR=many-${MANY_COUNT}x${MANY_MIB}M
