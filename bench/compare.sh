@@ -15,9 +15,7 @@ BENCH_DIR=${BENCH_DIR:-/tmp/ferry-bench}
 ROOT=$BENCH_DIR/root
 RUNS=${RUNS:-3}
 SSH_PORT=${SSH_PORT:-2222}
-SSHD=${SSHD:-/usr/sbin/sshd}
 CIPHER=${CIPHER:-aes128-gcm@openssh.com}
-[[ -x $SSHD ]] || { echo "no sshd at $SSHD (apt-get install openssh-server)" >&2; exit 1; }
 [[ -f $ROOT/big-1024M.bin && -d $ROOT/many-32x32M && -d $ROOT/small-1000x32K ]] \
     || { echo "run bash bench/run.sh first to make the data in $ROOT" >&2; exit 1; }
 if [[ -z ${FERRY_BIN:-} ]]; then
@@ -34,26 +32,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir -p /run/sshd "$W/out"
-ssh-keygen -q -t ed25519 -N '' -f "$W/host_key"
-ssh-keygen -q -t ed25519 -N '' -f "$W/client_key"
-cp "$W/client_key.pub" "$W/authorized_keys"
-cat > "$W/sshd_config" <<CFG
-Port $SSH_PORT
-ListenAddress 127.0.0.1
-HostKey $W/host_key
-AuthorizedKeysFile $W/authorized_keys
-PasswordAuthentication no
-PermitRootLogin prohibit-password
-StrictModes no
-UsePAM no
-Subsystem sftp internal-sftp
-PidFile $W/sshd.pid
-CFG
-"$SSHD" -D -e -f "$W/sshd_config" 2> "$W/sshd.log" &
-PIDS+=($!)
-SSH_OPTS=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR
-          -i "$W/client_key" -c "$CIPHER" -o Compression=no)
+mkdir -p "$W/out"
+# shellcheck source=bench/sshd.sh
+source bench/sshd.sh
+start_sshd "$W/ssh" 127.0.0.1 "$SSH_PORT"
+PIDS+=("$SSHD_PID")
 
 export FERRY_HOME=$W/home
 "$FERRY_BIN" serve "$ROOT" --listen 127.0.0.1:0 --certs "$W/certs" > "$W/ferry.out" 2> "$W/ferry.err" &

@@ -7,6 +7,8 @@
 #
 # Cases: 200 x 32 KiB files down (one glob), one 64 MiB file down. Prints wall
 # time and the share of the link's own time (bytes / rate) that ferry reached.
+# COMPARE=1 also runs sftp for the same cases through the same link (needs
+# /usr/sbin/sshd; sftp takes minutes for the small files).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,8 +38,10 @@ if (( $(find "$DIR/root/small" -type f | wc -l) != SMALL_COUNT )); then
 fi
 
 SERVER_PID=
+SSHD_PID=
 cleanup() {
     [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+    [[ -n $SSHD_PID ]] && kill "$SSHD_PID" 2>/dev/null && wait "$SSHD_PID" 2>/dev/null
     "$WAN" down --name "$NAME" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -50,15 +54,23 @@ for _ in $(seq 100); do grep -q "listening on" "$DIR/server.out" 2>/dev/null && 
 grep -q "listening on" "$DIR/server.out" || { cat "$DIR/server.err" >&2; exit 1; }
 
 export FERRY_HOME=$DIR/home
-run_case() { # label bytes args...
-    local label=$1 bytes=$2; shift 2
+ferry_get() { # out args...
+    local out=$1; shift
+    "$WAN" exec --name "$NAME" a -- "$FERRY_BIN" get 10.213.0.2:4433 "$@" -o "$out" --accept-new -q
+}
+sftp_get() { # out remote-path
+    printf 'get %s %s\n' "$2" "$1" > "$DIR/sftp.batch"
+    "$WAN" exec --name "$NAME" a -- sftp -q -b "$DIR/sftp.batch" -P 2222 "${SSH_OPTS[@]}" root@10.213.0.2 > /dev/null
+}
+run_case() { # label bytes tool args...
+    local label=$1 bytes=$2 tool=$3; shift 3
     local times=()
     for r in $(seq 1 "$RUNS"); do
-        local out="$DIR/out/$label-$r"
+        local out="$DIR/out/${label// /_}-$r"
         mkdir -p "$out"
         local t0 t1
         t0=$(date +%s.%N)
-        "$WAN" exec --name "$NAME" a -- "$FERRY_BIN" get 10.213.0.2:4433 "$@" -o "$out" --accept-new -q
+        "$tool" "$out" "$@"
         t1=$(date +%s.%N)
         times+=("$(python3 -c "print(f'{$t1 - $t0:.2f}')")")
     done
@@ -75,6 +87,14 @@ PY
 }
 
 echo "ferry over wan: RTT $((2 * DELAY_MS)) ms, ${RATE_MBIT} Mbit/s, loss $LOSS, $RUNS runs"
-run_case "small ${SMALL_COUNT}x32K" $((SMALL_COUNT * 32768)) '/small/*'
-run_case "big ${BIG_MIB}M" $((BIG_MIB << 20)) /big.bin
+run_case "small ${SMALL_COUNT}x32K" $((SMALL_COUNT * 32768)) ferry_get '/small/*'
+run_case "big ${BIG_MIB}M" $((BIG_MIB << 20)) ferry_get /big.bin
+if [[ ${COMPARE:-0} == 1 ]]; then
+    # shellcheck source=bench/sshd.sh
+    source bench/sshd.sh
+    start_sshd "$DIR/ssh" 10.213.0.2 2222 "$WAN" exec --name "$NAME" b --
+    sleep 1
+    run_case "sftp small" $((SMALL_COUNT * 32768)) sftp_get "$DIR/root/small/*"
+    run_case "sftp big" $((BIG_MIB << 20)) sftp_get "$DIR/root/big.bin"
+fi
 "$WAN" status --name "$NAME" | grep -iE "lost|drop|late" || true
