@@ -87,6 +87,29 @@ pub struct Plan {
     pub errors: Vec<(String, ClientError)>,
 }
 
+impl Plan {
+    /// The matches of `pattern`; when there are none, or expanding failed,
+    /// records why and returns `None`.
+    fn matches<T>(
+        &mut self,
+        pattern: &str,
+        expanded: Result<Vec<T>, ClientError>,
+    ) -> Option<Vec<T>> {
+        match expanded {
+            Ok(m) if m.is_empty() => {
+                let why = ClientError::Usage(format!("{pattern}: no match"));
+                self.errors.push((pattern.to_owned(), why));
+                None
+            }
+            Ok(m) => Some(m),
+            Err(e) => {
+                self.errors.push((pattern.to_owned(), e));
+                None
+            }
+        }
+    }
+}
+
 /// The result of a batch.
 #[derive(Debug, Default)]
 pub struct Summary {
@@ -119,19 +142,9 @@ impl Client {
     ) -> Plan {
         let mut plan = Plan::default();
         for pattern in patterns {
-            let matches = match glob::expand_remote(self, cwd, pattern).await {
-                Ok(m) if m.is_empty() => {
-                    plan.errors.push((
-                        pattern.clone(),
-                        ClientError::Usage(format!("{pattern}: no match")),
-                    ));
-                    continue;
-                }
-                Ok(m) => m,
-                Err(e) => {
-                    plan.errors.push((pattern.clone(), e));
-                    continue;
-                }
+            let expanded = glob::expand_remote(self, cwd, pattern).await;
+            let Some(matches) = plan.matches(pattern, expanded) else {
+                continue;
             };
             for m in matches {
                 let entry = match m.entry {
@@ -367,19 +380,8 @@ impl Client {
 fn plan_put_local(patterns: &[String], dest: &RemotePath, recursive: bool) -> Plan {
     let mut plan = Plan::default();
     for pattern in patterns {
-        let matches = match glob::expand_local(pattern) {
-            Ok(m) if m.is_empty() => {
-                plan.errors.push((
-                    pattern.clone(),
-                    ClientError::Usage(format!("{pattern}: no match")),
-                ));
-                continue;
-            }
-            Ok(m) => m,
-            Err(e) => {
-                plan.errors.push((pattern.clone(), e));
-                continue;
-            }
+        let Some(matches) = plan.matches(pattern, glob::expand_local(pattern)) else {
+            continue;
         };
         for path in matches {
             let meta = match std::fs::metadata(&path) {
