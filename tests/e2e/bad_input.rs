@@ -200,6 +200,22 @@ fn malformed_and_oversized_requests_only_fail_their_own_stream() {
             }
         }
 
+        // Half a header, then silence: answered once the server gives up.
+        let (mut stalled_send, mut stalled_recv) = conn.open_bi().await.unwrap();
+        stalled_send
+            .write_all(b"\x00\x00\x00\x40abc")
+            .await
+            .unwrap();
+        let stalled = tokio::spawn(async move {
+            let answer = tokio::time::timeout(
+                Duration::from_secs(30),
+                ferry_net::read_frame::<Response>(&mut stalled_recv),
+            )
+            .await;
+            drop(stalled_send);
+            answer
+        });
+
         // Announces a 1 MB header: refused before it is read.
         let r = raw(&conn, &1_000_000u32.to_be_bytes(), false).await;
         assert_eq!(code(&r), ErrorCode::TooLarge, "{r:?}");
@@ -242,6 +258,14 @@ fn malformed_and_oversized_requests_only_fail_their_own_stream() {
         }
         first.extend(rest);
         assert!(first == big, "download intact");
+
+        let answer = stalled
+            .await
+            .unwrap()
+            .expect("answered in time")
+            .unwrap()
+            .unwrap();
+        assert_eq!(code(&answer), ErrorCode::Protocol, "{answer:?}");
 
         // And the same connection still serves ordinary requests.
         let entry = client

@@ -11,6 +11,11 @@ use quinn::{RecvStream, SendStream};
 
 use crate::storage::Storage;
 
+/// How long a stream may take to deliver its request header: a client that
+/// opens streams and never finishes their headers must not hold the server's
+/// tasks forever.
+pub const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// How a request failed.
 #[derive(Debug)]
 pub enum Failure {
@@ -36,7 +41,21 @@ pub async fn serve(
     mut recv: RecvStream,
     remote: SocketAddr,
 ) {
-    let request = match read_frame::<Request>(&mut recv).await {
+    let header = tokio::time::timeout(HEADER_TIMEOUT, read_frame::<Request>(&mut recv)).await;
+    let Ok(header) = header else {
+        let error = WireError::new(
+            ErrorCode::Protocol,
+            format!(
+                "no complete request header within {} s",
+                HEADER_TIMEOUT.as_secs()
+            ),
+        );
+        tracing::warn!(%remote, code = %error.code, "bad request: {error}");
+        let _ = recv.stop(codes::PROTOCOL);
+        answer_error(&mut send, error).await;
+        return;
+    };
+    let request = match header {
         Ok(Some(request)) => request,
         // Opened and closed without a request: nothing to answer.
         Ok(None) => return,
