@@ -194,9 +194,9 @@ fn sparse(path: &Path, len: u64) {
     f.set_len(len).unwrap();
 }
 
-#[test]
-fn an_interrupted_upload_leaves_the_old_file_readable_and_whole() {
-    let env = Env::new();
+/// Starts `ferry put` of a 2 GiB (sparse) local file over a small remote
+/// `data.bin`, and waits until the server's temporary file is growing.
+fn start_big_upload(env: &Env) -> std::process::Child {
     env.remote_file("data.bin", b"the old version");
     sparse(&env.local.join("data.bin"), 2 << 30);
     let child = env
@@ -218,6 +218,13 @@ fn an_interrupted_upload_leaves_the_old_file_readable_and_whole() {
         wait_for_partial(&env.root, Duration::from_secs(30)),
         "upload never started"
     );
+    child
+}
+
+#[test]
+fn an_interrupted_upload_leaves_the_old_file_readable_and_whole() {
+    let env = Env::new();
+    let child = start_big_upload(&env);
 
     // While the upload runs, readers get the previous version.
     env.ok(&["get", &env.host(), "/data.bin", "-o", "during"]);
@@ -247,25 +254,7 @@ fn an_interrupted_upload_leaves_the_old_file_readable_and_whole() {
 #[test]
 fn a_killed_uploader_never_replaces_the_file() {
     let env = Env::new();
-    env.remote_file("data.bin", b"the old version");
-    sparse(&env.local.join("data.bin"), 2 << 30);
-    let mut child = env
-        .cmd()
-        .args([
-            "put",
-            &env.host(),
-            "data.bin",
-            "--to",
-            "/",
-            "--accept-new",
-            "-q",
-        ])
-        .spawn()
-        .unwrap();
-    assert!(
-        wait_for_partial(&env.root, Duration::from_secs(30)),
-        "upload never started"
-    );
+    let mut child = start_big_upload(&env);
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(

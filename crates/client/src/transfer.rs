@@ -110,6 +110,15 @@ impl Plan {
     }
 }
 
+/// Which way a batch moves files.
+#[derive(Debug, Clone, Copy)]
+enum Direction {
+    /// Server to local files.
+    Down,
+    /// Local files to the server.
+    Up,
+}
+
 /// The result of a batch.
 #[derive(Debug, Default)]
 pub struct Summary {
@@ -267,20 +276,8 @@ impl Client {
         for (dir, e) in failed {
             failures.push((dir.display().to_string(), ClientError::local(&dir)(e)));
         }
-        let preserve = opts.preserve_mode;
-        self.run(
-            files,
-            failures,
-            opts.jobs,
-            observer,
-            move |client, job, progress| async move {
-                client
-                    .download(&job.remote, &job.local, preserve, &*progress)
-                    .await
-                    .map(|m| m.bytes)
-            },
-        )
-        .await
+        self.run(files, failures, opts, observer, Direction::Down)
+            .await
     }
 
     /// Moves the files of an upload plan.
@@ -303,37 +300,22 @@ impl Client {
             .into_iter()
             .filter(|f| !failed.iter().any(|d| f.remote.starts_with(d)))
             .collect();
-        let preserve = opts.preserve_mode;
-        self.run(
-            files,
-            failures,
-            opts.jobs,
-            observer,
-            move |client, job, progress| async move {
-                client
-                    .upload(&job.local, &job.remote, preserve, &*progress)
-                    .await
-                    .map(|m| m.bytes)
-            },
-        )
-        .await
+        self.run(files, failures, opts, observer, Direction::Up)
+            .await
     }
 
-    async fn run<F, Fut>(
+    async fn run(
         &self,
         files: Vec<FileJob>,
         mut failures: Vec<(String, ClientError)>,
-        jobs: usize,
+        opts: &Options,
         observer: Arc<dyn Observer>,
-        transfer: F,
-    ) -> Summary
-    where
-        F: Fn(Client, FileJob, Arc<dyn Fn(u64) + Send + Sync>) -> Fut + Clone + Send + 'static,
-        Fut: std::future::Future<Output = Result<u64, ClientError>> + Send,
-    {
+        direction: Direction,
+    ) -> Summary {
         let start = Instant::now();
         observer.planned(files.len(), files.iter().map(|f| f.size).sum());
-        let jobs = jobs.max(1);
+        let jobs = opts.jobs.max(1);
+        let preserve = opts.preserve_mode;
         let mut tasks = JoinSet::new();
         let mut summary = Summary::default();
         let mut tally =
@@ -354,18 +336,24 @@ impl Client {
             }
             let client = self.clone();
             let observer = observer.clone();
-            let transfer = transfer.clone();
             tasks.spawn(async move {
                 observer.started(id, &job.display, job.size);
-                let progress = {
-                    let observer = observer.clone();
-                    Arc::new(move |n: u64| observer.advanced(id, n))
-                        as Arc<dyn Fn(u64) + Send + Sync>
+                let progress = |n: u64| observer.advanced(id, n);
+                let moved = match direction {
+                    Direction::Down => {
+                        client
+                            .download(&job.remote, &job.local, preserve, &progress)
+                            .await
+                    }
+                    Direction::Up => {
+                        client
+                            .upload(&job.local, &job.remote, preserve, &progress)
+                            .await
+                    }
                 };
-                let display = job.display.clone();
-                let outcome = transfer(client, job, progress).await;
-                observer.finished(id, &display, &outcome);
-                (display, outcome)
+                let outcome = moved.map(|m| m.bytes);
+                observer.finished(id, &job.display, &outcome);
+                (job.display, outcome)
             });
         }
         while let Some(done) = tasks.join_next().await {
