@@ -1,9 +1,10 @@
-//! The command line, as clap sees it.
-
-use std::{net::SocketAddr, path::PathBuf};
+//! The command line, as clap sees it. Each verb's arguments and help text
+//! live in its own file under `cmd/`; this is only the top level.
 
 use clap::{Args, Parser, Subcommand};
-use ferry_client::{Fingerprint, Target, DEFAULT_JOBS};
+use ferry_client::{Fingerprint, Target};
+
+use crate::{cmd, shell};
 
 /// ferry: encrypted, multiplexed file transfer over QUIC.
 ///
@@ -45,143 +46,52 @@ pub struct Global {
     pub connect_timeout: u64,
 }
 
+/// A verb's arguments after the server it acts on.
+#[derive(Debug, Args)]
+pub struct OnServer<A: Args> {
+    /// Server, as HOST[:PORT] (default port 4433).
+    pub host: Target,
+    #[command(flatten)]
+    pub args: A,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Share a directory over QUIC.
-    Serve(ServeArgs),
-    /// Open an interactive shell on a server (reads commands from stdin when
-    /// it is not a terminal).
-    Shell(ShellArgs),
-    /// List a remote directory: kind, size, modification time, name.
-    Ls {
-        /// Server, as HOST[:PORT] (default port 4433).
-        host: Target,
-        /// Remote directory or glob (default: /).
-        path: Option<String>,
-    },
-    /// Show metadata of remote paths.
-    Stat {
-        /// Server, as HOST[:PORT].
-        host: Target,
-        /// Remote paths.
-        #[arg(required = true)]
-        paths: Vec<String>,
-    },
-    /// Download remote files (globs allowed, quoted) into a local directory.
-    Get(GetArgs),
-    /// Upload local files (globs allowed) into a remote directory.
-    Put(PutArgs),
-    /// Remove remote files (globs allowed); refuses directories.
-    Rm {
-        /// Server, as HOST[:PORT].
-        host: Target,
-        /// Remote files.
-        #[arg(required = true)]
-        paths: Vec<String>,
-    },
-    /// Create remote directories.
-    Mkdir {
-        /// Server, as HOST[:PORT].
-        host: Target,
-        /// Remote directories.
-        #[arg(required = true)]
-        paths: Vec<String>,
-        /// Create missing parents; an existing directory is not an error.
-        #[arg(short, long)]
-        parents: bool,
-    },
-    /// Remove empty remote directories.
-    Rmdir {
-        /// Server, as HOST[:PORT].
-        host: Target,
-        /// Remote directories.
-        #[arg(required = true)]
-        paths: Vec<String>,
-    },
-    /// Rename a remote path, or move it into an existing directory.
-    Mv {
-        /// Server, as HOST[:PORT].
-        host: Target,
-        /// What to move.
-        from: String,
-        /// New name, or an existing directory to move it into.
-        to: String,
-    },
-    /// Remove a server's pinned certificate from known_hosts (after it
-    /// legitimately changed).
-    Forget {
-        /// Server, as HOST[:PORT].
-        host: Target,
-    },
+    Serve(cmd::serve::Args),
+    Shell(shell::Args),
+    Ls(OnServer<cmd::ls::Args>),
+    Stat(OnServer<cmd::stat::Args>),
+    Get(OnServer<cmd::get::Args>),
+    Put(OnServer<cmd::put::Args>),
+    Rm(OnServer<cmd::rm::Args>),
+    Mkdir(OnServer<cmd::mkdir::Args>),
+    Rmdir(OnServer<cmd::rmdir::Args>),
+    Mv(OnServer<cmd::mv::Args>),
+    Forget(cmd::forget::Args),
 }
 
-#[derive(Debug, Args)]
-pub struct ServeArgs {
-    /// Directory to share.
-    #[arg(default_value = ".")]
-    pub root: PathBuf,
-    /// UDP address to listen on; port 0 picks a free port [default: [::]:4433,
-    /// or 0.0.0.0:4433 without IPv6].
-    #[arg(long, value_name = "ADDR:PORT")]
-    pub listen: Option<SocketAddr>,
-    /// Directory holding the server certificate and key, generated on first
-    /// start [default: FERRY_HOME/server].
-    #[arg(long, value_name = "DIR")]
-    pub certs: Option<PathBuf>,
-}
-
-#[derive(Debug, Args)]
-pub struct ShellArgs {
-    /// Server, as HOST[:PORT].
-    pub host: Target,
-    /// Run the commands in FILE, stopping at the first failure unless the
-    /// line starts with '-'.
-    #[arg(short, long, value_name = "FILE")]
-    pub batch: Option<PathBuf>,
-}
-
-/// Options shared by get and put.
-#[derive(Debug, Args, Clone)]
-pub struct TransferArgs {
-    /// Copy directories recursively.
-    #[arg(short, long)]
-    pub recursive: bool,
-    /// Files in flight at once.
-    #[arg(short, long, default_value_t = DEFAULT_JOBS as u16, value_name = "N",
-          value_parser = clap::value_parser!(u16).range(1..=1024))]
-    pub jobs: u16,
-    /// Keep Unix permission bits (modification times are always kept).
-    #[arg(short, long)]
-    pub preserve: bool,
-    /// Record the transfer rate over time into FILE (CSV).
-    #[arg(long, value_name = "FILE")]
-    pub stats: Option<PathBuf>,
-}
-
-#[derive(Debug, Args)]
-pub struct GetArgs {
-    /// Server, as HOST[:PORT].
-    pub host: Target,
-    /// Remote files, directories (with -r) or quoted globs.
-    #[arg(required = true)]
-    pub remote: Vec<String>,
-    /// Local directory to download into (created if missing).
-    #[arg(short, long, default_value = ".", value_name = "LOCALDIR")]
-    pub output: PathBuf,
-    #[command(flatten)]
-    pub transfer: TransferArgs,
-}
-
-#[derive(Debug, Args)]
-pub struct PutArgs {
-    /// Server, as HOST[:PORT].
-    pub host: Target,
-    /// Local files, directories (with -r) or globs.
-    #[arg(required = true)]
-    pub local: Vec<String>,
-    /// Remote directory to upload into.
-    #[arg(long, default_value = "/", value_name = "REMOTEDIR")]
-    pub to: String,
-    #[command(flatten)]
-    pub transfer: TransferArgs,
+impl Command {
+    /// Runs the parsed command line; `Ok(false)` when some part failed (the
+    /// failure was already reported).
+    pub async fn run(self, global: Global) -> anyhow::Result<bool> {
+        use cmd::{one_shot, Remote};
+        let (host, verb) = match self {
+            Command::Serve(args) => return cmd::serve::run(args).await,
+            Command::Shell(args) => return shell::run(&global, args).await,
+            Command::Forget(args) => return cmd::forget::run(&args),
+            // The one-shot `ls` prints the long form, as it always has.
+            Command::Ls(OnServer { host, mut args }) => {
+                args.long = true;
+                (host, Remote::Ls(args))
+            }
+            Command::Stat(c) => (c.host, Remote::Stat(c.args)),
+            Command::Get(c) => (c.host, Remote::Get(c.args)),
+            Command::Put(c) => (c.host, Remote::Put(c.args)),
+            Command::Rm(c) => (c.host, Remote::Rm(c.args)),
+            Command::Mkdir(c) => (c.host, Remote::Mkdir(c.args)),
+            Command::Rmdir(c) => (c.host, Remote::Rmdir(c.args)),
+            Command::Mv(c) => (c.host, Remote::Mv(c.args)),
+        };
+        one_shot(&global, &host, verb).await
+    }
 }

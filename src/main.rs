@@ -3,13 +3,13 @@
 //! statuses (0 success, 1 failure, 2 usage).
 
 mod cli;
-mod commands;
+mod cmd;
 mod home;
 mod output;
 mod progress;
-mod serve;
 mod session;
 mod shell;
+mod transfer;
 
 use std::process::ExitCode;
 
@@ -27,19 +27,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let outcome = runtime.block_on(commands::run(cli));
+    let outcome = runtime.block_on(cli.command.run(cli.global));
     // Do not wait for blocking file I/O of abandoned transfers.
     runtime.shutdown_background();
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
-        Err(e) if e.is::<commands::Cancelled>() => {
+        Err(e) if e.is::<transfer::Cancelled>() => {
             eprintln!("ferry: cancelled");
             ExitCode::from(130)
         }
         Err(e) => {
             if !output::is_broken_pipe(&e) {
-                eprintln!("ferry: {e:#}");
+                eprintln!("ferry: {}", output::describe(&e));
                 return ExitCode::FAILURE;
             }
             // A closed pipe (`ferry ls … | head`) is not a failure.

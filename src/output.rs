@@ -1,10 +1,140 @@
-//! How results look: `ls -l` lines, `stat` blocks, JSON objects, sizes and
-//! times.
+//! How results and errors look: [`Output`] prints listings, `stat` blocks
+//! and failures as text or JSON; [`describe`] turns an error into the line
+//! a person reads, with advice that names ferry's own flags and commands.
 
 use std::io::{self, Write};
 
-use ferry_client::{ClientError, Entry, Kind, RemotePath, Timestamp};
+use ferry_client::{ConnectError, Entry, Kind, RemotePath, RequestError, Timestamp};
 use serde_json::json;
+
+use crate::{cli::Global, transfer::Cancelled};
+
+/// Where a command's results go, and in which form.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    /// One JSON object per line.
+    pub json: bool,
+    /// Nothing but errors.
+    pub quiet: bool,
+}
+
+impl Output {
+    /// As the global flags say.
+    pub fn new(global: &Global) -> Self {
+        Output {
+            json: global.json,
+            quiet: global.quiet,
+        }
+    }
+
+    /// Prints entries (see [`print_entries`]) to stdout.
+    pub fn entries(
+        &self,
+        dir: Option<&RemotePath>,
+        entries: &mut [Entry],
+        style: Style,
+    ) -> io::Result<()> {
+        let mut out = io::stdout().lock();
+        print_entries(&mut out, dir, entries, style)?;
+        out.flush()
+    }
+
+    /// Prints one path's metadata to stdout.
+    pub fn stat(&self, path: &RemotePath, entry: &Entry) -> io::Result<()> {
+        print_stat(&mut io::stdout().lock(), path, entry, self.json)
+    }
+
+    /// Prints the failure of one part of a command, so the rest can go on
+    /// (`Ok(false)`); passes on what must stop the whole command (Ctrl-C, a
+    /// closed stdout, a lost connection).
+    pub fn report(&self, result: anyhow::Result<bool>) -> anyhow::Result<bool> {
+        match result {
+            Ok(ok) => Ok(ok),
+            Err(e) if e.is::<Cancelled>() || is_broken_pipe(&e) || is_connection_lost(&e) => Err(e),
+            Err(e) => {
+                eprintln!("ferry: {}", describe(&e));
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// The message for an error, as the user should read it: the context
+/// around it, then the ferry error with the advice that goes with it (the
+/// library's errors already name their causes, so the chain stops there).
+pub fn describe(e: &anyhow::Error) -> String {
+    let mut parts = Vec::new();
+    for cause in e.chain() {
+        if let Some(e) = cause.downcast_ref::<ConnectError>() {
+            parts.push(describe_connect(e));
+            break;
+        }
+        if let Some(e) = cause.downcast_ref::<RequestError>() {
+            parts.push(describe_request(e));
+            break;
+        }
+        parts.push(cause.to_string());
+    }
+    parts.join(": ")
+}
+
+/// A connection failure, with what to do about it.
+pub fn describe_connect(e: &ConnectError) -> String {
+    match e {
+        ConnectError::Timeout { target, .. } => {
+            let port = target.rsplit(':').next().unwrap_or("4433");
+            format!("{e}: is `ferry serve` running there and UDP port {port} reachable?")
+        }
+        ConnectError::HostKeyChanged {
+            target,
+            expected,
+            actual,
+            known_hosts,
+        } => format!(
+            "\n@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
+             @    WARNING: THE CERTIFICATE OF {target} HAS CHANGED!\n\
+             @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
+             Someone may be intercepting this connection, or the server's\n\
+             certificate was replaced. ferry refuses to connect.\n  \
+               pinned:    {expected}\n  \
+               presented: {actual}\n\
+             The pin is kept in {}.\n\
+             If you know the change is legitimate, forget the old pin with\n  \
+               ferry forget {target}\n\
+             and connect again to pin the new certificate.",
+            known_hosts.display()
+        ),
+        ConnectError::FingerprintMismatch {
+            target,
+            expected,
+            actual,
+        } => format!(
+            "{target} presented {actual}, not the {expected} given with --fingerprint; \
+             refusing to connect"
+        ),
+        ConnectError::Untrusted { fingerprint, .. } => format!(
+            "{e}.\nCheck the fingerprint with the server's operator (`ferry serve` prints it), then\n\
+             re-run with --fingerprint {fingerprint} (or --accept-new to trust it as it is)."
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// A failed operation, with what to do about it.
+pub fn describe_request(e: &RequestError) -> String {
+    match e {
+        RequestError::IsADirectory(path) => format!("{path}: is a directory (use -r)"),
+        other => other.to_string(),
+    }
+}
+
+/// Whether an error is the loss of the connection (so the shell reconnects).
+pub fn is_connection_lost(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<RequestError>()
+            .is_some_and(RequestError::is_connection_lost)
+    })
+}
 
 /// Formats a Unix mode like `ls -l`: `drwxr-xr-x`.
 pub fn mode_string(kind: Kind, mode: u32) -> String {
@@ -176,8 +306,8 @@ pub fn print_stat(
 }
 
 /// An error as a JSON line.
-pub fn error_json(name: &str, e: &ClientError) -> serde_json::Value {
-    json!({ "name": name, "ok": false, "code": e.code(), "error": e.to_string() })
+pub fn error_json(name: &str, e: &RequestError) -> serde_json::Value {
+    json!({ "name": name, "ok": false, "code": e.code(), "error": describe_request(e) })
 }
 
 /// Whether an error is only a closed stdout pipe.

@@ -16,11 +16,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ferry_client::{transfer::Observer, Client, ClientError, Summary};
+use ferry_client::{transfer::Observer, Client, RequestError, Summary};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
-use crate::output::{error_json, human_bytes, human_rate};
+use crate::output::{describe_request, error_json, human_bytes, human_rate};
 
 /// Per-file bars shown at once; further files in flight count in the total.
 const MAX_BARS: usize = 5;
@@ -146,7 +146,7 @@ impl Progress {
             if self.mode == Mode::Json {
                 println!("{}", error_json(name, e));
             }
-            let message = e.to_string();
+            let message = describe_request(e);
             if message.contains(name.as_str()) {
                 let _ = writeln!(err, "ferry: {message}");
             } else {
@@ -230,7 +230,7 @@ impl Observer for Progress {
         }
     }
 
-    fn finished(&self, id: usize, name: &str, outcome: &Result<u64, ClientError>) {
+    fn finished(&self, id: usize, name: &str, outcome: &Result<u64, RequestError>) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.done.fetch_add(1, Ordering::Relaxed);
         if let Some(bars) = &self.bars {

@@ -3,6 +3,7 @@
 
 use std::{
     io::{BufRead, IsTerminal, Write},
+    sync::Arc,
     time::Duration,
 };
 
@@ -17,7 +18,7 @@ pub async fn connect(global: &Global, target: &Target) -> anyhow::Result<Client>
     } else if global.accept_new {
         Trust::AcceptNew
     } else if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
-        Trust::Ask(Box::new(ask))
+        Trust::Ask(Arc::new(ask))
     } else {
         Trust::RefuseUnknown
     };
@@ -25,8 +26,9 @@ pub async fn connect(global: &Global, target: &Target) -> anyhow::Result<Client>
         known_hosts: home::known_hosts()?,
         trust,
         timeout: Duration::from_secs(global.connect_timeout.max(1)),
+        identity: None,
     };
-    Ok(ferry_client::connect(target, options).await?)
+    Ok(ferry_client::connect(target, &options).await?)
 }
 
 /// Asks on the terminal whether to trust a new server.

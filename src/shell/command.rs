@@ -8,12 +8,14 @@
 
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
-use crate::cli::TransferArgs;
+use crate::cmd::Remote;
 
 /// One shell command and its arguments, as clap parses them after the alias
-/// has been replaced by the canonical name.
+/// has been replaced by the canonical name. The verbs that act on the
+/// server are the one-shot commands' own ([`Remote`]); the rest exist only
+/// here.
 #[derive(Debug, Parser)]
 #[command(multicall = true, disable_help_subcommand = true)]
 pub enum Command {
@@ -21,14 +23,6 @@ pub enum Command {
     Pwd,
     /// Print the local working directory.
     Lpwd,
-    /// List remote files with sizes (-l: kind, size, time); globs allowed.
-    Ls {
-        /// Long format: kind and mode, size, modification time, name.
-        #[arg(short = 'l')]
-        long: bool,
-        /// Remote directories, files or globs (default: the working directory).
-        paths: Vec<String>,
-    },
     /// List local files with sizes (-l: kind, size, time); globs allowed.
     Lls {
         /// Long format: kind and mode, size, modification time, name.
@@ -47,15 +41,6 @@ pub enum Command {
         /// Local directory.
         dir: Option<PathBuf>,
     },
-    /// Create remote directories.
-    Mkdir {
-        /// Create missing parents; an existing directory is not an error.
-        #[arg(short, long)]
-        parents: bool,
-        /// Remote directories.
-        #[arg(required = true)]
-        dirs: Vec<String>,
-    },
     /// Create local directories.
     Lmkdir {
         /// Create missing parents; an existing directory is not an error.
@@ -65,62 +50,15 @@ pub enum Command {
         #[arg(required = true)]
         dirs: Vec<PathBuf>,
     },
-    /// Remove empty remote directories.
-    Rmdir {
-        /// Remote directories.
-        #[arg(required = true)]
-        dirs: Vec<String>,
-    },
-    /// Remove remote files (globs allowed); refuses directories.
-    Rm {
-        /// Remote files or globs.
-        #[arg(required = true)]
-        paths: Vec<String>,
-    },
-    /// Rename a remote path, or move it into an existing directory.
-    Mv {
-        /// What to move.
-        from: String,
-        /// New name, or an existing directory to move it into.
-        to: String,
-    },
-    /// Show metadata of remote paths: kind, size, mode, time.
-    Stat {
-        /// Remote paths.
-        #[arg(required = true)]
-        paths: Vec<String>,
-    },
-    /// Download remote files (globs allowed).
-    Get {
-        /// Remote files, directories (with -r) or globs.
-        #[arg(required = true)]
-        remote: Vec<String>,
-        /// Local directory to download into [default: the local working
-        /// directory].
-        #[arg(short, long, value_name = "LOCALDIR")]
-        output: Option<PathBuf>,
-        #[command(flatten)]
-        transfer: TransferArgs,
-    },
-    /// Upload local files (globs allowed).
-    Put {
-        /// Local files, directories (with -r) or globs.
-        #[arg(required = true)]
-        local: Vec<String>,
-        /// Remote directory to upload into [default: the remote working
-        /// directory].
-        #[arg(long, value_name = "REMOTEDIR")]
-        to: Option<String>,
-        #[command(flatten)]
-        transfer: TransferArgs,
-    },
     /// List the commands, or show one.
     Help {
         /// A command or alias.
         topic: Option<String>,
     },
-    /// Leave the shell.
+    /// Leave the shell (Ctrl-D does too).
     Quit,
+    #[command(flatten)]
+    Remote(Remote),
 }
 
 /// What a command's arguments name, for completion.
@@ -141,10 +79,9 @@ pub enum Args {
 pub struct Spec {
     /// The canonical name.
     pub name: &'static str,
-    /// Its arguments, as `help` shows them.
+    /// Its arguments, as `help` shows them (what it does comes from its
+    /// clap definition, the same text as the one-shot command's help).
     pub usage: &'static str,
-    /// One line on what it does.
-    pub about: &'static str,
     /// Other names. Upper-case ones match in any case; the others exactly.
     pub aliases: &'static [&'static str],
     /// What the arguments name (options may say otherwise, see
@@ -157,112 +94,96 @@ pub const COMMANDS: &[Spec] = &[
     Spec {
         name: "pwd",
         usage: "",
-        about: "print the remote working directory",
         aliases: &[],
         args: Args::Nothing,
     },
     Spec {
         name: "lpwd",
         usage: "",
-        about: "print the local working directory",
         aliases: &[],
         args: Args::Nothing,
     },
     Spec {
         name: "ls",
         usage: "[-l] [PATH...]",
-        about: "list remote files with sizes (-l: kind, size, time); globs allowed",
         aliases: &["lsr", "DIR", "LIST"],
         args: Args::Remote,
     },
     Spec {
         name: "lls",
         usage: "[-l] [PATH...]",
-        about: "list local files with sizes (-l: kind, size, time); globs allowed",
         aliases: &["lsl"],
         args: Args::Local,
     },
     Spec {
         name: "cd",
         usage: "[DIR]",
-        about: "change the remote working directory (default: /)",
         aliases: &["crd", "CHDIR"],
         args: Args::Remote,
     },
     Spec {
         name: "lcd",
         usage: "[DIR]",
-        about: "change the local working directory (default: $HOME)",
         aliases: &["cld"],
         args: Args::Local,
     },
     Spec {
         name: "mkdir",
         usage: "[-p] DIR...",
-        about: "create remote directories (-p: with parents)",
         aliases: &["mkrdir", "MKDIR"],
         args: Args::Remote,
     },
     Spec {
         name: "lmkdir",
         usage: "[-p] DIR...",
-        about: "create local directories (-p: with parents)",
         aliases: &["mkldir"],
         args: Args::Local,
     },
     Spec {
         name: "rmdir",
         usage: "DIR...",
-        about: "remove empty remote directories",
         aliases: &["RMDIR"],
         args: Args::Remote,
     },
     Spec {
         name: "rm",
         usage: "PATH...",
-        about: "remove remote files; globs allowed",
         aliases: &["DELETE", "DELF"],
         args: Args::Remote,
     },
     Spec {
         name: "mv",
         usage: "FROM TO",
-        about: "rename a remote path, or move it into a directory",
         aliases: &["MOVE"],
         args: Args::Remote,
     },
     Spec {
         name: "stat",
         usage: "PATH...",
-        about: "show remote metadata: kind, size, mode, time",
         aliases: &["info"],
         args: Args::Remote,
     },
     Spec {
         name: "get",
         usage: "REMOTE... [-o LOCALDIR] [-r] [-j N] [-p]",
-        about: "download files; globs allowed",
         aliases: &["dl", "DOWNLOAD", "DWLD"],
         args: Args::Remote,
     },
     Spec {
         name: "put",
         usage: "LOCAL... [--to REMOTEDIR] [-r] [-j N] [-p]",
-        about: "upload files; globs allowed",
         aliases: &["ul", "UPLOAD", "UPLD"],
         args: Args::Local,
     },
     Spec {
         name: "help",
         usage: "[COMMAND]",
-        about: "list the commands, or show one",
         aliases: &["?"],
         args: Args::Commands,
     },
     Spec {
         name: "quit",
         usage: "",
-        about: "leave the shell (Ctrl-D does too)",
         aliases: &["exit", "DISCONNECT", "QUIT"],
         args: Args::Nothing,
     },
@@ -289,6 +210,15 @@ impl Spec {
         }
     }
 
+    /// What the command does, from its clap definition.
+    pub fn about(&self) -> String {
+        Command::command()
+            .find_subcommand(self.name)
+            .and_then(|c| c.get_about())
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    }
+
     /// The line `help` prints for this command, the description starting
     /// two spaces after a synopsis `width` wide.
     pub fn help_line(&self, width: usize) -> String {
@@ -298,7 +228,7 @@ impl Spec {
         } else {
             format!(" (aliases: {})", self.aliases.join(", "))
         };
-        format!("{synopsis:<width$}  {}{aliases}", self.about)
+        format!("{synopsis:<width$}  {}{aliases}", self.about())
     }
 }
 
@@ -490,9 +420,8 @@ pub fn escape(word: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
-
     use super::*;
+    use crate::cmd::{get, put};
 
     fn words(line: &str) -> Vec<String> {
         split(line).unwrap()
@@ -640,11 +569,11 @@ mod tests {
     fn parses_lines() {
         assert!(parse("   ").unwrap().is_none());
         match parse("DOWNLOAD 'a b' x -o out -j 3 -r").unwrap() {
-            Some(Command::Get {
+            Some(Command::Remote(Remote::Get(get::Args {
                 remote,
                 output,
                 transfer,
-            }) => {
+            }))) => {
                 assert_eq!(remote, ["a b", "x"]);
                 assert_eq!(output, Some(PathBuf::from("out")));
                 assert_eq!(transfer.jobs, 3);
@@ -653,7 +582,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         match parse("put *.txt --to /up").unwrap() {
-            Some(Command::Put { local, to, .. }) => {
+            Some(Command::Remote(Remote::Put(put::Args { local, to, .. }))) => {
                 assert_eq!(local, ["*.txt"]);
                 assert_eq!(to.as_deref(), Some("/up"));
             }
@@ -681,7 +610,7 @@ mod tests {
             "{get}"
         );
         assert!(
-            get.ends_with("download files; globs allowed (aliases: dl, DOWNLOAD, DWLD)"),
+            get.ends_with("into a local directory (aliases: dl, DOWNLOAD, DWLD)"),
             "{get}"
         );
     }

@@ -24,7 +24,7 @@
 //! sends SIGINT. Tokio's SIGINT handler is installed before the first
 //! command, so SIGINT never kills the shell; each command races
 //! `ctrl_c()` and is dropped when it fires. Transfers watch `ctrl_c()`
-//! themselves (see `commands::transfer`) to abandon their progress bars and
+//! themselves (see `transfer::run`) to abandon their progress bars and
 //! remove their temporary files.
 
 mod command;
@@ -38,7 +38,7 @@ use std::{
 };
 
 use anyhow::Context;
-use ferry_client::{Client, ClientError, Kind, RemotePath, Target};
+use ferry_client::{Client, Kind, RemotePath, Target};
 use rustyline::{error::ReadlineError, history::FileHistory, CompletionType, Config, Editor};
 use tokio::runtime::Handle;
 
@@ -47,14 +47,29 @@ use self::{
     complete::ShellHelper,
 };
 use crate::{
-    cli::{Global, ShellArgs},
-    commands::{self, Cancelled},
-    home, output, session,
+    cli::Global,
+    cmd::{self, Session},
+    home,
+    output::{self, Output},
+    session,
+    transfer::Cancelled,
 };
+
+/// Open an interactive shell on a server (reads commands from stdin when it
+/// is not a terminal).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Server, as HOST[:PORT].
+    pub host: Target,
+    /// Run the commands in FILE, stopping at the first failure unless the
+    /// line starts with '-'.
+    #[arg(short, long, value_name = "FILE")]
+    pub batch: Option<PathBuf>,
+}
 
 /// Runs the shell: interactively on a terminal, else the batch file or the
 /// lines piped on stdin. `Ok(false)` when a batch stopped at a failure.
-pub async fn run(global: &Global, args: ShellArgs) -> anyhow::Result<bool> {
+pub async fn run(global: &Global, args: Args) -> anyhow::Result<bool> {
     // Take SIGINT from its default (killing the process) for good: tokio
     // keeps its handler for the life of the process.
     let _ = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
@@ -226,7 +241,8 @@ impl Shell {
             Command::Lcd { dir } => local::lcd(dir),
             Command::Lls { long, paths } => local::lls(&self.global, &paths, long),
             Command::Lmkdir { parents, dirs } => Ok(local::lmkdir(&dirs, parents)),
-            remote => self.remote(remote),
+            Command::Cd { dir } => self.remote(OnServer::Cd(dir)),
+            Command::Remote(verb) => self.remote(OnServer::Verb(verb)),
         };
         let step = match result {
             Ok(true) => Step::Done,
@@ -235,7 +251,7 @@ impl Shell {
             // Nobody reads our output any more: leave quietly.
             Err(e) if output::is_broken_pipe(&e) => Step::Quit,
             Err(e) => {
-                eprintln!("ferry: {e:#}");
+                eprintln!("ferry: {}", output::describe(&e));
                 Step::Failed
             }
         };
@@ -250,14 +266,20 @@ impl Shell {
     }
 
     /// Runs a command that needs the server, until it ends or Ctrl-C.
-    fn remote(&mut self, command: Command) -> anyhow::Result<bool> {
+    fn remote(&mut self, command: OnServer) -> anyhow::Result<bool> {
         let handle = self.handle.clone();
         handle.block_on(async {
+            let run = async {
+                match command {
+                    OnServer::Cd(dir) => self.cd(dir).await,
+                    OnServer::Verb(verb) => self.run_verb(verb).await,
+                }
+            };
             // Biased: when Ctrl-C lands during a transfer, the transfer sees
             // it too and must be the one to stop, so that it cleans up.
             tokio::select! {
                 biased;
-                result = self.remote_async(command) => result,
+                result = run => result,
                 Ok(()) = tokio::signal::ctrl_c() => Err(Cancelled.into()),
             }
         })
@@ -278,100 +300,34 @@ impl Shell {
         Ok(client)
     }
 
-    async fn remote_async(&mut self, command: Command) -> anyhow::Result<bool> {
-        // `cd` to the root needs no server.
-        if let Command::Cd { dir } = &command {
-            let target = commands::resolve(&self.cwd, dir.as_deref().unwrap_or("/"))?;
-            if target.is_root() {
-                self.cwd = target;
-                return Ok(true);
+    /// `cd`: check the target with a stat (the root needs no server).
+    async fn cd(&mut self, dir: Option<String>) -> anyhow::Result<bool> {
+        let target = cmd::resolve(&self.cwd, dir.as_deref().unwrap_or("/"))?;
+        if !target.is_root() {
+            let entry = self.connected().await?.stat(&target).await?;
+            if entry.kind != Kind::Dir {
+                anyhow::bail!("{target}: not a directory");
             }
         }
-        let client = self.connected().await?;
-        let client = &client;
-        let global = &self.global;
-        let cwd = &self.cwd;
-        match command {
-            Command::Ls { long, paths } => {
-                let paths = if paths.is_empty() {
-                    vec![".".to_owned()]
-                } else {
-                    paths
-                };
-                let mut ok = true;
-                for path in &paths {
-                    if paths.len() > 1 && !global.json {
-                        writeln!(std::io::stdout(), "{path}:")?;
-                    }
-                    ok &= report(commands::list(client, global, cwd, path, long).await)?;
-                }
-                Ok(ok)
-            }
-            Command::Cd { dir } => {
-                let target = commands::resolve(cwd, dir.as_deref().unwrap_or("/"))?;
-                let entry = client.stat(&target).await?;
-                if entry.kind != Kind::Dir {
-                    anyhow::bail!("{target}: not a directory");
-                }
-                self.cwd = target;
-                Ok(true)
-            }
-            Command::Mkdir { parents, dirs } => {
-                each(cwd, &dirs, |path| async move {
-                    Ok(client.mkdir(&path, parents).await?)
-                })
-                .await
-            }
-            Command::Rmdir { dirs } => {
-                each(
-                    cwd,
-                    &dirs,
-                    |path| async move { Ok(client.rmdir(&path).await?) },
-                )
-                .await
-            }
-            Command::Stat { paths } => {
-                each(cwd, &paths, |path| async move {
-                    let entry = client.stat(&path).await?;
-                    output::print_stat(&mut std::io::stdout().lock(), &path, &entry, global.json)?;
-                    Ok(())
-                })
-                .await
-            }
-            Command::Rm { paths } => Ok(commands::rm(client, cwd, &paths).await),
-            Command::Mv { from, to } => {
-                let from = commands::resolve(cwd, &from)?;
-                let to = commands::resolve(cwd, &to)?;
-                client.rename(&from, &to).await?;
-                Ok(true)
-            }
-            Command::Get {
-                remote,
-                output,
-                transfer,
-            } => {
-                // Relative local paths resolve against the local working
-                // directory, which `lcd` keeps as the process's own.
-                let dest = output.unwrap_or_else(|| PathBuf::from("."));
-                commands::get(client, global, cwd, &remote, &dest, &transfer).await
-            }
-            Command::Put {
-                local,
-                to,
-                transfer,
-            } => {
-                let dest = commands::resolve(cwd, to.as_deref().unwrap_or("."))?;
-                commands::put(client, global, &local, &dest, &transfer).await
-            }
-            Command::Pwd
-            | Command::Lpwd
-            | Command::Lls { .. }
-            | Command::Lcd { .. }
-            | Command::Lmkdir { .. }
-            | Command::Help { .. }
-            | Command::Quit => unreachable!("local commands do not reach the server"),
-        }
+        self.cwd = target;
+        Ok(true)
     }
+
+    /// One of the verbs the one-shot commands share.
+    async fn run_verb(&mut self, verb: cmd::Remote) -> anyhow::Result<bool> {
+        let session = Session {
+            client: self.connected().await?,
+            cwd: self.cwd.clone(),
+            out: Output::new(&self.global),
+        };
+        verb.run(&session).await
+    }
+}
+
+/// A command that needs the server.
+enum OnServer {
+    Cd(Option<String>),
+    Verb(cmd::Remote),
 }
 
 /// Splits off sftp's leading `-`: the batch carries on if the line fails.
@@ -381,46 +337,6 @@ fn carry_on(line: &str) -> (bool, &str) {
         Some(rest) => (true, rest.trim_start()),
         None => (false, line),
     }
-}
-
-/// Runs `op` on each path, reporting failures and carrying on.
-async fn each<F, Fut>(cwd: &RemotePath, inputs: &[String], op: F) -> anyhow::Result<bool>
-where
-    F: Fn(RemotePath) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<()>>,
-{
-    let mut ok = true;
-    for input in inputs {
-        let result = match commands::resolve(cwd, input) {
-            Ok(path) => op(path).await,
-            Err(e) => Err(e),
-        };
-        ok &= report(result.map(|()| true))?;
-    }
-    Ok(ok)
-}
-
-/// Prints a failure of one part of a command so the rest can go on; passes
-/// on what must stop the whole command (Ctrl-C, a closed stdout, a lost
-/// connection).
-fn report(result: anyhow::Result<bool>) -> anyhow::Result<bool> {
-    match result {
-        Ok(ok) => Ok(ok),
-        Err(e) if e.is::<Cancelled>() || output::is_broken_pipe(&e) || connection_lost(&e) => {
-            Err(e)
-        }
-        Err(e) => {
-            eprintln!("ferry: {e:#}");
-            Ok(false)
-        }
-    }
-}
-
-fn connection_lost(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<ClientError>()
-            .is_some_and(ClientError::is_connection_lost)
-    })
 }
 
 /// `help [COMMAND]`.

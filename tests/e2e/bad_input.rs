@@ -148,10 +148,11 @@ fn malformed_and_oversized_requests_only_fail_their_own_stream() {
         let target = env.host().parse().unwrap();
         let client = ferry_client::connect(
             &target,
-            ConnectOptions {
+            &ConnectOptions {
                 known_hosts: env.home.join("known_hosts"),
                 trust: Trust::AcceptNew,
                 timeout: Duration::from_secs(10),
+                identity: None,
             },
         )
         .await

@@ -5,14 +5,18 @@ use std::{
     io,
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
+    sync::Arc,
     time::Duration,
 };
 
-use ferry_net::{codes, pump, read_frame, write_frame, PumpError, CHUNK_SIZE};
+use ferry_net::{
+    codes,
+    file::{read_exactly, FileSink, FileSource},
+    pump, read_frame, write_frame, RecvHalf, SendHalf, CHUNK_SIZE,
+};
 use ferry_proto::{Entry, ListChunk, PutRequest, RemotePath, Request, Response, Timestamp};
-use quinn::RecvStream;
 
-use crate::{ClientError, Target};
+use crate::{connect::ConnectOptions, ConnectError, ProtocolError, RequestError, Target};
 
 /// Suffix of the temporary files downloads write into before renaming.
 pub const PART_SUFFIX: &str = ".ferry-part";
@@ -24,6 +28,7 @@ pub struct Client {
     endpoint: quinn::Endpoint,
     conn: quinn::Connection,
     target: Target,
+    options: Arc<ConnectOptions>,
 }
 
 /// What a download or upload moved.
@@ -34,17 +39,29 @@ pub struct Moved {
 }
 
 impl Client {
-    pub(crate) fn new(endpoint: quinn::Endpoint, conn: quinn::Connection, target: Target) -> Self {
+    pub(crate) fn new(
+        endpoint: quinn::Endpoint,
+        conn: quinn::Connection,
+        target: Target,
+        options: ConnectOptions,
+    ) -> Self {
         Client {
             endpoint,
             conn,
             target,
+            options: Arc::new(options),
         }
     }
 
     /// The server this client is connected to.
     pub fn target(&self) -> &Target {
         &self.target
+    }
+
+    /// Connects to the same server again, with the same options; the server
+    /// was pinned the first time, so nobody is asked again.
+    pub async fn reconnect(&self) -> Result<Client, ConnectError> {
+        crate::connect(&self.target, &self.options).await
     }
 
     /// The round-trip time QUIC currently estimates.
@@ -72,45 +89,50 @@ impl Client {
         let _ = tokio::time::timeout(Duration::from_millis(25), self.endpoint.wait_idle()).await;
     }
 
-    /// Sends `request` with no body and reads the answer frame.
-    async fn call(&self, request: &Request) -> Result<(Response, RecvStream), ClientError> {
-        let (mut send, mut recv) = self.conn.open_bi().await?;
+    /// Opens a stream and sends `request` on it, without finishing it.
+    async fn open(
+        &self,
+        request: &Request,
+    ) -> Result<(quinn::SendStream, quinn::RecvStream), RequestError> {
+        let (mut send, recv) = self.conn.open_bi().await?;
         write_frame(&mut send, request).await?;
-        let _ = send.finish();
+        Ok((send, recv))
+    }
+
+    /// Sends `request` with no body and reads the answer frame.
+    async fn call(&self, request: &Request) -> Result<(Response, quinn::RecvStream), RequestError> {
+        let (mut send, mut recv) = self.open(request).await?;
+        SendHalf::finish(&mut send);
         let response = read_answer(&mut recv).await?;
         Ok((response, recv))
     }
 
-    async fn call_ok(&self, request: &Request) -> Result<(), ClientError> {
+    async fn call_ok(&self, request: &Request) -> Result<(), RequestError> {
         match self.call(request).await?.0 {
             Response::Ok => Ok(()),
-            other => Err(unexpected(&other)),
+            other => Err(unexpected(other)),
         }
     }
 
     /// Metadata of `path` (following symlinks inside the root).
-    pub async fn stat(&self, path: &RemotePath) -> Result<Entry, ClientError> {
-        match self
-            .call(&Request::Stat {
-                path: path.to_wire(),
-            })
-            .await?
-            .0
-        {
+    pub async fn stat(&self, path: &RemotePath) -> Result<Entry, RequestError> {
+        let request = Request::Stat {
+            path: path.to_wire(),
+        };
+        match self.call(&request).await?.0 {
             Response::Stat { entry } => Ok(entry),
-            other => Err(unexpected(&other)),
+            other => Err(unexpected(other)),
         }
     }
 
     /// The entries of the directory `path`, in the server's order.
-    pub async fn list(&self, path: &RemotePath) -> Result<Vec<Entry>, ClientError> {
-        let (response, mut recv) = self
-            .call(&Request::List {
-                path: path.to_wire(),
-            })
-            .await?;
+    pub async fn list(&self, path: &RemotePath) -> Result<Vec<Entry>, RequestError> {
+        let request = Request::List {
+            path: path.to_wire(),
+        };
+        let (response, mut recv) = self.call(&request).await?;
         if response != Response::Listing {
-            return Err(unexpected(&response));
+            return Err(unexpected(response));
         }
         let mut entries = Vec::new();
         while let Some(chunk) = read_frame::<ListChunk>(&mut recv).await? {
@@ -120,7 +142,7 @@ impl Client {
     }
 
     /// Creates a directory (with `parents`, like `mkdir -p`).
-    pub async fn mkdir(&self, path: &RemotePath, parents: bool) -> Result<(), ClientError> {
+    pub async fn mkdir(&self, path: &RemotePath, parents: bool) -> Result<(), RequestError> {
         self.call_ok(&Request::Mkdir {
             path: path.to_wire(),
             parents,
@@ -129,7 +151,7 @@ impl Client {
     }
 
     /// Removes an empty directory.
-    pub async fn rmdir(&self, path: &RemotePath) -> Result<(), ClientError> {
+    pub async fn rmdir(&self, path: &RemotePath) -> Result<(), RequestError> {
         self.call_ok(&Request::Rmdir {
             path: path.to_wire(),
         })
@@ -137,7 +159,7 @@ impl Client {
     }
 
     /// Removes a file.
-    pub async fn remove(&self, path: &RemotePath) -> Result<(), ClientError> {
+    pub async fn remove(&self, path: &RemotePath) -> Result<(), RequestError> {
         self.call_ok(&Request::Remove {
             path: path.to_wire(),
         })
@@ -145,7 +167,7 @@ impl Client {
     }
 
     /// Renames `from` to `to`, or moves it into `to` if that is a directory.
-    pub async fn rename(&self, from: &RemotePath, to: &RemotePath) -> Result<(), ClientError> {
+    pub async fn rename(&self, from: &RemotePath, to: &RemotePath) -> Result<(), RequestError> {
         self.call_ok(&Request::Rename {
             from: from.to_wire(),
             to: to.to_wire(),
@@ -163,45 +185,44 @@ impl Client {
         local: &Path,
         preserve_mode: bool,
         progress: &(dyn Fn(u64) + Sync),
-    ) -> Result<Moved, ClientError> {
+    ) -> Result<Moved, RequestError> {
         // Ask the server and prepare the local file at the same time.
-        let request = async {
-            let (mut send, mut recv) = self.conn.open_bi().await?;
-            write_frame(
-                &mut send,
-                &Request::Get {
-                    path: remote.to_wire(),
-                    offset: 0,
-                },
-            )
-            .await?;
-            let _ = send.finish();
+        let request = Request::Get {
+            path: remote.to_wire(),
+            offset: 0,
+        };
+        let asked = async {
+            let (mut send, mut recv) = self.open(&request).await?;
+            SendHalf::finish(&mut send);
             let answer = read_answer(&mut recv).await?;
-            Ok::<_, ClientError>((answer, recv))
+            Ok::<_, RequestError>((answer, recv))
         };
         let local_owned = local.to_owned();
         let prepare = tokio::task::spawn_blocking(move || create_partial(&local_owned));
-        let (answer, partial) = tokio::join!(request, prepare);
+        let (answer, partial) = tokio::join!(asked, prepare);
         let (answer, mut recv) = answer?;
-        let partial = partial.map_err(|e| ClientError::Protocol(e.to_string()))??;
+        let partial = partial.map_err(RequestError::internal)??;
         let Response::File { size, mtime, mode } = answer else {
-            return Err(unexpected(&answer));
+            return Err(unexpected(answer));
         };
         let (file, temp_path) = partial.into_parts();
-        let file = pump::recv_to_file(&mut recv, file, size, progress)
+        let mut sink = FileSink::new(file);
+        pump::recv_into(&mut recv, &mut sink, size, None, progress)
             .await
-            .map_err(|e| pump_error(e, local))?;
+            .map_err(|e| RequestError::from_pump(e, local))?;
         let local_owned = local.to_owned();
-        tokio::task::spawn_blocking(move || -> Result<(), ClientError> {
-            let fail = ClientError::local(&local_owned);
-            finish_local(&file, mtime, preserve_mode.then_some(mode)).map_err(fail)?;
+        tokio::task::spawn_blocking(move || -> Result<(), RequestError> {
+            let fail = RequestError::local(&local_owned);
+            let file = sink.into_file().map_err(fail)?;
+            finish_local(&file, mtime, preserve_mode.then_some(mode))
+                .map_err(RequestError::local(&local_owned))?;
             drop(file);
             temp_path
                 .persist(&local_owned)
-                .map_err(|e| ClientError::local(&local_owned)(e.error))
+                .map_err(|e| RequestError::local(&local_owned)(e.error))
         })
         .await
-        .map_err(|e| ClientError::Protocol(e.to_string()))??;
+        .map_err(RequestError::internal)??;
         Ok(Moved { bytes: size })
     }
 
@@ -214,29 +235,27 @@ impl Client {
         remote: &RemotePath,
         preserve_mode: bool,
         progress: &(dyn Fn(u64) + Sync),
-    ) -> Result<Moved, ClientError> {
+    ) -> Result<Moved, RequestError> {
         let path = local.to_owned();
-        let (file, size, mtime, mode, first) = tokio::task::spawn_blocking(move || {
-            let fail = ClientError::local(&path);
+        // Open, stat and read the first chunk in one trip to the blocking
+        // pool: a small file then needs no other.
+        let (mut source, size, mtime, mode) = tokio::task::spawn_blocking(move || {
+            let fail = RequestError::local(&path);
             let mut file = File::open(&path).map_err(fail)?;
-            let meta = file.metadata().map_err(ClientError::local(&path))?;
+            let meta = file.metadata().map_err(RequestError::local(&path))?;
             if meta.is_dir() {
-                return Err(ClientError::Usage(format!(
-                    "{}: is a directory (use -r)",
-                    path.display()
-                )));
+                return Err(RequestError::IsADirectory(path.display().to_string()));
             }
             let size = meta.len();
             let first_len = size.min(CHUNK_SIZE as u64) as usize;
-            let first =
-                pump::read_chunk(&mut file, first_len).map_err(ClientError::local(&path))?;
+            let first = read_exactly(&mut file, first_len).map_err(RequestError::local(&path))?;
             let mtime = meta.modified().ok().and_then(Timestamp::from_system);
-            Ok((file, size, mtime, meta.permissions().mode() & 0o7777, first))
+            let mode = meta.permissions().mode() & 0o7777;
+            Ok((FileSource::new(file, first), size, mtime, mode))
         })
         .await
-        .map_err(|e| ClientError::Protocol(e.to_string()))??;
+        .map_err(RequestError::internal)??;
 
-        let (mut send, mut recv) = self.conn.open_bi().await?;
         let request = Request::Put(PutRequest {
             path: remote.to_wire(),
             size,
@@ -244,75 +263,56 @@ impl Client {
             mtime,
             mode: preserve_mode.then_some(mode),
         });
-        let sent = async {
-            write_frame(&mut send, &request).await?;
-            let rest = size - first.len() as u64;
-            if !first.is_empty() {
-                let n = first.len() as u64;
-                send.write_chunk(first).await.map_err(PumpError::from)?;
-                progress(n);
-            }
-            pump::send_file(&mut send, file, rest, progress)
-                .await
-                .map_err(|e| pump_error(e, local))?;
-            let _ = send.finish();
-            Ok::<_, ClientError>(())
-        }
-        .await;
-        if let Err(ClientError::Local { .. }) = sent {
+        let (mut send, mut recv) = self.open(&request).await?;
+        let sent = pump::send_from(&mut send, &mut source, size, progress)
+            .await
+            .map_err(|e| RequestError::from_pump(e, local));
+        match &sent {
             // Reading the local file failed: abandon the stream so the server
             // commits nothing.
-            let _ = send.reset(codes::CANCELLED);
+            Err(RequestError::Local { .. }) => SendHalf::reset(&mut send, codes::CANCELLED),
+            _ => SendHalf::finish(&mut send),
         }
         // The server answers even when it stopped the upload early; its
         // answer explains a failed send better than the send error does.
         match (read_answer(&mut recv).await, sent) {
             (Ok(Response::Ok), Ok(())) => Ok(Moved { bytes: size }),
             (Ok(Response::Ok), Err(e)) => Err(e),
-            (Ok(other), _) => Err(unexpected(&other)),
+            (Ok(other), _) => Err(unexpected(other)),
             (Err(e), Ok(())) => Err(e),
-            (Err(ClientError::Remote(e)), Err(_)) => Err(ClientError::Remote(e)),
+            (Err(RequestError::Remote(e)), Err(_)) => Err(RequestError::Remote(e)),
             (Err(_), Err(e)) => Err(e),
         }
     }
 }
 
-/// Reads the answer frame; an error answer becomes [`ClientError::Remote`].
-async fn read_answer(recv: &mut RecvStream) -> Result<Response, ClientError> {
+/// Reads the answer frame; an error answer becomes [`RequestError::Remote`].
+async fn read_answer<R: RecvHalf>(recv: &mut R) -> Result<Response, RequestError> {
     match read_frame::<Response>(recv).await? {
-        Some(Response::Error(e)) => Err(ClientError::Remote(e)),
+        Some(Response::Error(e)) => Err(RequestError::Remote(e)),
         Some(response) => Ok(response),
-        None => Err(ClientError::Protocol(
-            "the server closed the stream without answering".into(),
-        )),
+        None => Err(ProtocolError::NoAnswer.into()),
     }
 }
 
-fn unexpected(response: &Response) -> ClientError {
+fn unexpected(response: Response) -> RequestError {
     match response {
-        Response::Error(e) => ClientError::Remote(e.clone()),
-        other => ClientError::Protocol(format!("unexpected answer {other:?}")),
-    }
-}
-
-fn pump_error(e: PumpError, local: &Path) -> ClientError {
-    match e {
-        PumpError::Io(e) => ClientError::local(local)(e),
-        other => other.into(),
+        Response::Error(e) => RequestError::Remote(e),
+        other => ProtocolError::Unexpected(Box::new(other)).into(),
     }
 }
 
 /// Creates the temporary file a download of `local` is written to.
-fn create_partial(local: &Path) -> Result<tempfile::NamedTempFile, ClientError> {
+fn create_partial(local: &Path) -> Result<tempfile::NamedTempFile, RequestError> {
     if local.is_dir() {
-        return Err(ClientError::Local {
+        return Err(RequestError::Local {
             path: local.to_owned(),
-            error: io::Error::new(io::ErrorKind::IsADirectory, "is a directory"),
+            source: io::Error::new(io::ErrorKind::IsADirectory, "is a directory"),
         });
     }
     let name = local
         .file_name()
-        .ok_or_else(|| ClientError::Usage(format!("{}: not a file name", local.display())))?
+        .ok_or_else(|| RequestError::Unnameable(local.to_owned()))?
         .to_string_lossy();
     let dir = match local.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
@@ -325,7 +325,7 @@ fn create_partial(local: &Path) -> Result<tempfile::NamedTempFile, ClientError> 
         .suffix(PART_SUFFIX)
         .permissions(std::fs::Permissions::from_mode(0o666))
         .tempfile_in(&dir)
-        .map_err(ClientError::local(dir))
+        .map_err(RequestError::local(dir))
 }
 
 /// Applies the modification time, and the permission bits when kept, to a

@@ -4,25 +4,26 @@
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use ferry_proto::Fingerprint;
-use quinn::crypto::rustls::QuicClientConfig;
+use ferry_trust::{Identity, KnownHosts, PinVerifier};
 
-use crate::{known_hosts::KnownHosts, verifier::PinVerifier, Client, ClientError, Target};
+use crate::{Client, ConnectError, Target};
 
 /// Asks a person whether to trust a new server, given its `host:port` and
 /// fingerprint; `true` pins it.
-pub type AskFn = Box<dyn FnOnce(&str, &Fingerprint) -> bool + Send>;
+pub type AskFn = Arc<dyn Fn(&str, &Fingerprint) -> bool + Send + Sync>;
 
 /// Whether to trust a server whose certificate is not pinned yet.
+#[derive(Clone)]
 pub enum Trust {
-    /// Pin it without asking (`--accept-new`).
+    /// Pin it without asking.
     AcceptNew,
-    /// Accept exactly this certificate (`--fingerprint`), and pin it if the
-    /// host has no pin yet.
+    /// Accept exactly this certificate, and pin it if the host has no pin
+    /// yet.
     Fingerprint(Fingerprint),
     /// Ask this function (a terminal prompt), with the `host:port` and the
     /// fingerprint; `true` pins it.
     Ask(AskFn),
-    /// Refuse unknown servers (no terminal to ask on).
+    /// Refuse unknown servers.
     RefuseUnknown,
 }
 
@@ -37,8 +38,10 @@ impl std::fmt::Debug for Trust {
     }
 }
 
-/// How to connect.
-#[derive(Debug)]
+/// How to connect. Kept by the [`Client`], so that it can connect again
+/// with the same trust and identity without asking anyone twice (the pin
+/// made the first time settles trust the second).
+#[derive(Debug, Clone)]
 pub struct ConnectOptions {
     /// The `known_hosts` file.
     pub known_hosts: PathBuf,
@@ -46,14 +49,18 @@ pub struct ConnectOptions {
     pub trust: Trust,
     /// How long to wait for the handshake.
     pub timeout: Duration,
+    /// The certificate this client presents, if any.
+    pub identity: Option<Arc<Identity>>,
 }
 
 /// Connects to `target`, verifying or pinning its certificate.
-pub async fn connect(target: &Target, options: ConnectOptions) -> Result<Client, ClientError> {
+pub async fn connect(target: &Target, options: &ConnectOptions) -> Result<Client, ConnectError> {
     let key = target.to_string();
-    let kh_err = |path: PathBuf| move |error| ClientError::KnownHosts { path, error };
-    let mut known =
-        KnownHosts::load(&options.known_hosts).map_err(kh_err(options.known_hosts.clone()))?;
+    let kh_err = |path: &PathBuf| {
+        let path = path.clone();
+        move |source| ConnectError::KnownHosts { path, source }
+    };
+    let mut known = KnownHosts::load(&options.known_hosts).map_err(kh_err(&options.known_hosts))?;
     let pinned = known.get(&key);
     let expected = match &options.trust {
         Trust::Fingerprint(fp) => Some(*fp),
@@ -61,30 +68,26 @@ pub async fn connect(target: &Target, options: ConnectOptions) -> Result<Client,
     };
 
     let addr = resolve(target).await?;
-    let provider = ferry_net::transport::crypto_provider();
-    let verifier = Arc::new(PinVerifier::new(expected, provider.clone()));
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| connect_err(&key, e))?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier.clone())
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![ferry_proto::ALPN.to_vec()];
-    tls.enable_early_data = false;
-    let quic = QuicClientConfig::try_from(tls).map_err(|e| connect_err(&key, e))?;
-    let mut config = quinn::ClientConfig::new(Arc::new(quic));
-    config.transport_config(ferry_net::transport::shared_transport_config());
+    let verifier = Arc::new(PinVerifier::new(
+        expected,
+        ferry_net::transport::crypto_provider(),
+    ));
+    let config = ferry_trust::client_config(verifier.clone(), options.identity.as_deref())?;
 
     let bind: SocketAddr = if addr.is_ipv6() {
         (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
     } else {
         (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
     };
-    let socket = ferry_net::transport::bind_udp(bind).map_err(|e| connect_err(&key, e))?;
+    let socket_err = |source| ConnectError::Socket {
+        target: key.clone(),
+        source,
+    };
+    let socket = ferry_net::transport::bind_udp(bind).map_err(socket_err)?;
     let runtime = quinn::default_runtime()
-        .ok_or_else(|| connect_err(&key, "no async runtime (call inside tokio)"))?;
+        .ok_or_else(|| socket_err(std::io::Error::other("no async runtime")))?;
     let endpoint = quinn::Endpoint::new(quinn::EndpointConfig::default(), None, socket, runtime)
-        .map_err(|e| connect_err(&key, e))?;
+        .map_err(socket_err)?;
     // Pinning replaces the host-name check, so the name only has to be
     // syntactically valid.
     let server_name = if rustls::pki_types::ServerName::try_from(target.host.as_str()).is_ok() {
@@ -94,79 +97,72 @@ pub async fn connect(target: &Target, options: ConnectOptions) -> Result<Client,
     };
     let connecting = endpoint
         .connect_with(config, addr, server_name)
-        .map_err(|e| connect_err(&key, e))?;
+        .map_err(|source| ConnectError::Start {
+            target: key.clone(),
+            source,
+        })?;
     let conn = match tokio::time::timeout(options.timeout, connecting).await {
         Err(_) => {
-            return Err(ClientError::Timeout {
+            return Err(ConnectError::Timeout {
                 target: key,
-                port: target.port,
                 after: options.timeout,
             })
         }
-        Ok(Err(e)) => {
+        Ok(Err(source)) => {
             return Err(match (expected, verifier.seen()) {
                 (Some(expected), Some(actual)) if expected != actual => match options.trust {
-                    Trust::Fingerprint(_) => ClientError::FingerprintMismatch {
+                    Trust::Fingerprint(_) => ConnectError::FingerprintMismatch {
                         target: key,
                         expected,
                         actual,
                     },
-                    _ => ClientError::HostKeyChanged {
+                    _ => ConnectError::HostKeyChanged {
                         target: key,
                         expected,
                         actual,
-                        known_hosts: options.known_hosts,
+                        known_hosts: options.known_hosts.clone(),
                     },
                 },
-                _ => connect_err(&key, e),
+                _ => ConnectError::Handshake {
+                    target: key,
+                    source,
+                },
             })
         }
         Ok(Ok(conn)) => conn,
     };
-    let seen = verifier
-        .seen()
-        .ok_or_else(|| connect_err(&key, "the server presented no certificate"))?;
+    let seen = verifier.seen().ok_or_else(|| ConnectError::NoCertificate {
+        target: key.clone(),
+    })?;
 
     if pinned.is_none() {
-        let trusted = match options.trust {
+        let trusted = match &options.trust {
             Trust::AcceptNew | Trust::Fingerprint(_) => true,
             Trust::Ask(ask) => ask(&key, &seen),
             Trust::RefuseUnknown => false,
         };
         if !trusted {
             conn.close(ferry_net::codes::DONE, b"server not trusted");
-            return Err(ClientError::Untrusted {
-                target: key.clone(),
+            return Err(ConnectError::Untrusted {
+                target: key,
                 fingerprint: seen,
-                hint: format!(
-                    "Check the fingerprint with the server's operator (`ferry serve` prints it), then\n\
-                     re-run with --fingerprint {seen} (or --accept-new to trust it as it is)."
-                ),
             });
         }
         known
             .add(&key, seen)
-            .map_err(kh_err(options.known_hosts.clone()))?;
+            .map_err(kh_err(&options.known_hosts))?;
     }
-    Ok(Client::new(endpoint, conn, target.clone()))
+    Ok(Client::new(endpoint, conn, target.clone(), options.clone()))
 }
 
-async fn resolve(target: &Target) -> Result<SocketAddr, ClientError> {
+async fn resolve(target: &Target) -> Result<SocketAddr, ConnectError> {
     let mut addrs = tokio::net::lookup_host((target.host.as_str(), target.port))
         .await
-        .map_err(|e| ClientError::Resolve {
+        .map_err(|source| ConnectError::Resolve {
             host: target.host.clone(),
-            reason: e.to_string(),
+            source,
         })?;
-    addrs.next().ok_or_else(|| ClientError::Resolve {
+    addrs.next().ok_or_else(|| ConnectError::NoAddress {
         host: target.host.clone(),
-        reason: "no addresses found".into(),
     })
-}
-
-fn connect_err(target: &str, e: impl std::fmt::Display) -> ClientError {
-    ClientError::Connect {
-        target: target.to_owned(),
-        reason: e.to_string(),
-    }
 }

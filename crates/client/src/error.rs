@@ -1,53 +1,74 @@
-//! What can go wrong on the client side.
+//! What can go wrong on the client side: [`ConnectError`] while a connection
+//! is being made and trust settled, [`RequestError`] for an operation on an
+//! established connection. Messages describe what happened; advice that
+//! names the CLI's flags and commands is the binary's to add.
 
 use std::{io, path::PathBuf, time::Duration};
 
-use ferry_proto::{ErrorCode, Fingerprint, WireError};
+use ferry_net::{FrameIoError, PumpError, StreamError};
+use ferry_proto::{ErrorCode, Fingerprint, FrameError, PathError, Response, WireError};
+use ferry_trust::TlsError;
 
-/// One failed client operation.
+/// Why a connection could not be made.
 #[derive(Debug, thiserror::Error)]
-pub enum ClientError {
+pub enum ConnectError {
     /// The host name does not resolve.
-    #[error("cannot resolve host '{host}': {reason}")]
+    #[error("cannot resolve host '{host}': {source}")]
     Resolve {
         /// The host as given.
         host: String,
         /// Why.
-        reason: String,
+        source: io::Error,
     },
-    /// The QUIC connection could not be set up.
-    #[error("cannot connect to {target}: {reason}")]
-    Connect {
+    /// The host name resolved to nothing.
+    #[error("cannot resolve host '{host}': no addresses found")]
+    NoAddress {
+        /// The host as given.
+        host: String,
+    },
+    /// The local UDP socket or endpoint could not be set up.
+    #[error("cannot open a UDP socket for {target}: {source}")]
+    Socket {
         /// `host:port`.
         target: String,
         /// Why.
-        reason: String,
+        source: io::Error,
+    },
+    /// The TLS configuration could not be built.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The connection attempt could not even start.
+    #[error("cannot connect to {target}: {source}")]
+    Start {
+        /// `host:port`.
+        target: String,
+        /// Why.
+        source: quinn::ConnectError,
+    },
+    /// The handshake failed.
+    #[error("cannot connect to {target}: {source}")]
+    Handshake {
+        /// `host:port`.
+        target: String,
+        /// Why.
+        source: quinn::ConnectionError,
     },
     /// Nobody answered in time.
-    #[error("no answer from {target} within {}s: is `ferry serve` running there and UDP port {port} reachable?", .after.as_secs())]
+    #[error("no answer from {target} within {}s", .after.as_secs())]
     Timeout {
         /// `host:port`.
         target: String,
-        /// The port, for the hint.
-        port: u16,
         /// How long we waited.
         after: Duration,
     },
+    /// The server presented no certificate at all.
+    #[error("{target} presented no certificate")]
+    NoCertificate {
+        /// `host:port`.
+        target: String,
+    },
     /// The server's certificate differs from the pinned one.
-    #[error(
-        "\n@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
-         @    WARNING: THE CERTIFICATE OF {target} HAS CHANGED!\n\
-         @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
-         Someone may be intercepting this connection, or the server's\n\
-         certificate was replaced. ferry refuses to connect.\n  \
-           pinned:    {expected}\n  \
-           presented: {actual}\n\
-         The pin is kept in {}.\n\
-         If you know the change is legitimate, forget the old pin with\n  \
-           ferry forget {target}\n\
-         and connect again to pin the new certificate.",
-        known_hosts.display()
-    )]
+    #[error("the certificate of {target} has changed: pinned {expected}, presented {actual} (the pin is kept in {})", known_hosts.display())]
     HostKeyChanged {
         /// `host:port`.
         target: String,
@@ -58,118 +79,212 @@ pub enum ClientError {
         /// Where the pin lives.
         known_hosts: PathBuf,
     },
-    /// `--fingerprint` named a different certificate.
-    #[error("{target} presented {actual}, not the {expected} given with --fingerprint; refusing to connect")]
+    /// The server is not the one the caller named by fingerprint.
+    #[error("{target} presented {actual}, not the expected {expected}; refusing to connect")]
     FingerprintMismatch {
         /// `host:port`.
         target: String,
-        /// What the user expected.
+        /// What the caller expected.
         expected: Fingerprint,
         /// What the server presented.
         actual: Fingerprint,
     },
     /// The server is unknown and was not trusted.
-    #[error("the authenticity of {target} can't be established (certificate fingerprint {fingerprint}).\n{hint}")]
+    #[error(
+        "the authenticity of {target} can't be established (certificate fingerprint {fingerprint})"
+    )]
     Untrusted {
         /// `host:port`.
         target: String,
         /// What the server presented.
         fingerprint: Fingerprint,
-        /// What to do about it.
-        hint: String,
     },
     /// The known_hosts file could not be read or written.
-    #[error("known hosts file {}: {error}", path.display())]
+    #[error("known hosts file {}: {source}", path.display())]
     KnownHosts {
         /// The file.
         path: PathBuf,
         /// Why.
-        error: io::Error,
+        source: io::Error,
     },
+}
+
+impl ConnectError {
+    /// A stable code for scripts: `untrusted` when trust was refused, else
+    /// `connect`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConnectError::HostKeyChanged { .. }
+            | ConnectError::FingerprintMismatch { .. }
+            | ConnectError::Untrusted { .. } => "untrusted",
+            ConnectError::KnownHosts { .. } => "local",
+            _ => "connect",
+        }
+    }
+}
+
+/// How the server broke the protocol.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    /// An answer that does not fit the request.
+    #[error("unexpected answer {0:?}")]
+    Unexpected(Box<Response>),
+    /// The stream ended without an answer.
+    #[error("the server closed the stream without answering")]
+    NoAnswer,
+    /// A frame that is too large or does not decode.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// A frame cut off by the end of the stream.
+    #[error("answer cut short")]
+    Truncated,
+    /// A file body shorter than announced.
+    #[error("transfer ended after {got} of {expected} bytes")]
+    ShortBody {
+        /// Bytes announced.
+        expected: u64,
+        /// Bytes received.
+        got: u64,
+    },
+    /// A file body longer than announced.
+    #[error("the server sent more than the {expected} bytes it announced")]
+    LongBody {
+        /// Bytes announced.
+        expected: u64,
+    },
+    /// The server abandoned the stream.
+    #[error("the server aborted the transfer")]
+    Aborted,
+    /// The stream failed otherwise.
+    #[error(transparent)]
+    Stream(StreamError),
+}
+
+/// One failed operation on a connection, or a request that could not be
+/// made of what the caller gave.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
     /// The server refused the operation.
     #[error(transparent)]
     Remote(#[from] WireError),
     /// The connection went away.
     #[error("connection lost: {0}")]
-    ConnectionLost(String),
+    ConnectionLost(quinn::ConnectionError),
     /// The server broke the protocol.
     #[error("protocol error: {0}")]
-    Protocol(String),
+    Protocol(#[from] ProtocolError),
     /// A local file operation failed.
-    #[error("{}: {error}", path.display())]
+    #[error("{}: {source}", path.display())]
     Local {
         /// The local path.
         path: PathBuf,
         /// Why.
-        error: io::Error,
+        source: io::Error,
     },
-    /// The request makes no sense as given (a directory without `-r`, a glob
-    /// without a match, …).
-    #[error("{0}")]
-    Usage(String),
+    /// A directory where a file was expected, without recursion asked for.
+    #[error("{0}: is a directory")]
+    IsADirectory(String),
+    /// A pattern that matched nothing.
+    #[error("{0}: no match")]
+    NoMatch(String),
+    /// A pattern that does not parse.
+    #[error("bad pattern '{pattern}': {source}")]
+    BadPattern {
+        /// The pattern.
+        pattern: String,
+        /// Why.
+        source: globset::Error,
+    },
+    /// A remote path that does not parse or leaves the root.
+    #[error("{input}: {source}")]
+    BadPath {
+        /// The path as given.
+        input: String,
+        /// Why.
+        source: PathError,
+    },
+    /// A local name that cannot be a remote one (not UTF-8, say).
+    #[error("{}: cannot name it on the server", .0.display())]
+    Unnameable(PathBuf),
+    /// A task of this process failed: a bug.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
-impl ClientError {
+impl RequestError {
     /// A stable code for scripts: the server's code for remote failures,
-    /// else one of `connect`, `untrusted`, `local`, `usage`, `protocol`.
+    /// else one of `connect`, `local`, `usage`, `protocol`, `internal`.
     pub fn code(&self) -> &'static str {
         match self {
-            ClientError::Remote(e) => e.code.as_str(),
-            ClientError::Resolve { .. }
-            | ClientError::Connect { .. }
-            | ClientError::Timeout { .. }
-            | ClientError::ConnectionLost(_) => "connect",
-            ClientError::HostKeyChanged { .. }
-            | ClientError::FingerprintMismatch { .. }
-            | ClientError::Untrusted { .. } => "untrusted",
-            ClientError::KnownHosts { .. } | ClientError::Local { .. } => "local",
-            ClientError::Protocol(_) => ErrorCode::Protocol.as_str(),
-            ClientError::Usage(_) => "usage",
+            RequestError::Remote(e) => e.code.as_str(),
+            RequestError::ConnectionLost(_) => "connect",
+            RequestError::Protocol(_) => ErrorCode::Protocol.as_str(),
+            RequestError::Local { .. } => "local",
+            RequestError::IsADirectory(_)
+            | RequestError::NoMatch(_)
+            | RequestError::BadPattern { .. }
+            | RequestError::BadPath { .. }
+            | RequestError::Unnameable(_) => "usage",
+            RequestError::Internal(_) => "internal",
         }
     }
 
     /// Whether the connection itself is gone (so the next command should
     /// reconnect).
     pub fn is_connection_lost(&self) -> bool {
-        matches!(self, ClientError::ConnectionLost(_))
+        matches!(self, RequestError::ConnectionLost(_))
     }
 
-    pub(crate) fn local(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> ClientError {
+    pub(crate) fn local(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> RequestError {
         let path = path.into();
-        move |error| ClientError::Local { path, error }
+        move |source| RequestError::Local { path, source }
+    }
+
+    pub(crate) fn internal(e: tokio::task::JoinError) -> RequestError {
+        RequestError::Internal(e.to_string())
     }
 }
 
-impl From<quinn::ConnectionError> for ClientError {
+impl From<quinn::ConnectionError> for RequestError {
     fn from(e: quinn::ConnectionError) -> Self {
-        ClientError::ConnectionLost(e.to_string())
+        RequestError::ConnectionLost(e)
     }
 }
 
-impl From<ferry_net::FrameIoError> for ClientError {
-    fn from(e: ferry_net::FrameIoError) -> Self {
-        use ferry_net::FrameIoError as F;
+impl From<StreamError> for RequestError {
+    fn from(e: StreamError) -> Self {
         match e {
-            F::Read(quinn::ReadError::ConnectionLost(c))
-            | F::Write(quinn::WriteError::ConnectionLost(c)) => c.into(),
-            F::Read(e) => ClientError::Protocol(format!("reading the answer failed: {e}")),
-            F::Write(e) => ClientError::Protocol(format!("sending the request failed: {e}")),
-            F::Frame(e) => ClientError::Protocol(e.to_string()),
-            F::Truncated => ClientError::Protocol("answer cut short".into()),
+            StreamError::ConnectionLost(c) => c.into(),
+            StreamError::Reset(_) => ProtocolError::Aborted.into(),
+            other => ProtocolError::Stream(other).into(),
         }
     }
 }
 
-impl From<ferry_net::PumpError> for ClientError {
-    fn from(e: ferry_net::PumpError) -> Self {
-        use ferry_net::PumpError as P;
+impl From<FrameIoError> for RequestError {
+    fn from(e: FrameIoError) -> Self {
         match e {
-            P::Read(quinn::ReadError::ConnectionLost(c))
-            | P::Write(quinn::WriteError::ConnectionLost(c)) => c.into(),
-            P::Read(quinn::ReadError::Reset(_)) => {
-                ClientError::Protocol("the server aborted the transfer".into())
+            FrameIoError::Stream(e) => e.into(),
+            FrameIoError::Frame(e) => ProtocolError::Frame(e).into(),
+            FrameIoError::Truncated => ProtocolError::Truncated.into(),
+        }
+    }
+}
+
+impl RequestError {
+    /// Classifies a pump failure; the local side's I/O errors name `local`.
+    pub(crate) fn from_pump(e: PumpError<io::Error>, local: &std::path::Path) -> Self {
+        match e {
+            PumpError::Storage(source) => RequestError::Local {
+                path: local.to_owned(),
+                source,
+            },
+            PumpError::Stream(e) => e.into(),
+            PumpError::Truncated { expected, got } => {
+                ProtocolError::ShortBody { expected, got }.into()
             }
-            other => ClientError::Protocol(other.to_string()),
+            PumpError::Overrun { expected } => ProtocolError::LongBody { expected }.into(),
+            PumpError::Stalled(_) => ProtocolError::Aborted.into(),
         }
     }
 }

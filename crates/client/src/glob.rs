@@ -11,20 +11,23 @@ use std::path::{Path, PathBuf};
 use ferry_proto::{Entry, Kind, RemotePath};
 use globset::{GlobBuilder, GlobMatcher};
 
-use crate::{Client, ClientError};
+use crate::{Client, RequestError};
 
 /// Whether `s` contains glob syntax.
 pub fn is_glob(s: &str) -> bool {
     s.contains(['*', '?', '[', '{'])
 }
 
-fn matcher(component: &str) -> Result<GlobMatcher, ClientError> {
+fn matcher(component: &str) -> Result<GlobMatcher, RequestError> {
     GlobBuilder::new(component)
         .literal_separator(true)
         .backslash_escape(true)
         .build()
         .map(|g| g.compile_matcher())
-        .map_err(|e| ClientError::Usage(format!("bad pattern '{component}': {e}")))
+        .map_err(|source| RequestError::BadPattern {
+            pattern: component.to_owned(),
+            source,
+        })
 }
 
 fn visible(name: &str, component: &str) -> bool {
@@ -47,8 +50,11 @@ pub async fn expand_remote(
     client: &Client,
     cwd: &RemotePath,
     pattern: &str,
-) -> Result<Vec<RemoteMatch>, ClientError> {
-    let bad_path = |e| ClientError::Usage(format!("{pattern}: {e}"));
+) -> Result<Vec<RemoteMatch>, RequestError> {
+    let bad_path = |source| RequestError::BadPath {
+        input: pattern.to_owned(),
+        source,
+    };
     if !is_glob(pattern) {
         let path = cwd.resolve(pattern).map_err(bad_path)?;
         return Ok(vec![RemoteMatch { path, entry: None }]);
@@ -98,7 +104,7 @@ pub async fn expand_remote(
 
 /// Expands a local pattern. A pattern without glob syntax yields itself
 /// unchecked; a glob yields its matches, sorted.
-pub fn expand_local(pattern: &str) -> Result<Vec<PathBuf>, ClientError> {
+pub fn expand_local(pattern: &str) -> Result<Vec<PathBuf>, RequestError> {
     if !is_glob(pattern) {
         return Ok(vec![PathBuf::from(pattern)]);
     }

@@ -1,9 +1,12 @@
 //! # ferry-client: talk to a ferry server
 //!
-//! - [`connect()`]: resolve, handshake, and trust on first use
-//!   ([`Trust`], [`known_hosts`], the pinning [`verifier`]).
+//! - [`connect()`]: resolve, handshake, and trust on first use ([`Trust`]),
+//!   with the pins and verifiers of `ferry-trust`. [`ConnectOptions`] are
+//!   kept by the client, which can [`Client::reconnect`] with them.
 //! - [`Client`]: one connection; each operation opens its own stream, so
 //!   clones of a client run operations concurrently.
+//! - `error`: [`ConnectError`] for making a connection, [`RequestError`]
+//!   for an operation on one.
 //! - [`transfer`]: batches — plan (globs, `-r`), then move files
 //!   concurrently, reporting progress through an [`Observer`].
 //! - [`glob`]: pattern expansion on the side that holds the files.
@@ -22,14 +25,12 @@ mod client;
 pub mod connect;
 mod error;
 pub mod glob;
-pub mod known_hosts;
 mod target;
 pub mod transfer;
-pub mod verifier;
 
 pub use client::{Client, Moved, PART_SUFFIX};
 pub use connect::{connect, ConnectOptions, Trust};
-pub use error::ClientError;
+pub use error::{ConnectError, ProtocolError, RequestError};
 pub use target::{Target, TargetParseError};
 pub use transfer::{Observer, Options as TransferOptions, Plan, Summary, DEFAULT_JOBS};
 

@@ -11,7 +11,7 @@ use std::{
 use ferry_proto::{Kind, RemotePath};
 use tokio::task::JoinSet;
 
-use crate::{glob, Client, ClientError};
+use crate::{glob, Client, RequestError};
 
 /// Files in flight at once unless told otherwise. Each file costs at least
 /// one round trip, so small files need many in flight: through a 50 ms,
@@ -53,7 +53,7 @@ pub trait Observer: Send + Sync {
     /// More bytes of a file moved.
     fn advanced(&self, _id: usize, _bytes: u64) {}
     /// A file is done, or failed.
-    fn finished(&self, _id: usize, _name: &str, _outcome: &Result<u64, ClientError>) {}
+    fn finished(&self, _id: usize, _name: &str, _outcome: &Result<u64, RequestError>) {}
 }
 
 /// An observer that ignores everything.
@@ -84,7 +84,7 @@ pub struct Plan {
     /// The files.
     pub files: Vec<FileJob>,
     /// What could not even be planned, by the name the user gave.
-    pub errors: Vec<(String, ClientError)>,
+    pub errors: Vec<(String, RequestError)>,
 }
 
 impl Plan {
@@ -93,11 +93,11 @@ impl Plan {
     fn matches<T>(
         &mut self,
         pattern: &str,
-        expanded: Result<Vec<T>, ClientError>,
+        expanded: Result<Vec<T>, RequestError>,
     ) -> Option<Vec<T>> {
         match expanded {
             Ok(m) if m.is_empty() => {
-                let why = ClientError::Usage(format!("{pattern}: no match"));
+                let why = RequestError::NoMatch(pattern.to_owned());
                 self.errors.push((pattern.to_owned(), why));
                 None
             }
@@ -129,7 +129,7 @@ pub struct Summary {
     /// Wall time of the transfers.
     pub elapsed: Duration,
     /// What failed, by name, with why.
-    pub failures: Vec<(String, ClientError)>,
+    pub failures: Vec<(String, RequestError)>,
 }
 
 impl Summary {
@@ -174,7 +174,7 @@ impl Client {
                     }
                     Kind::Dir => plan.errors.push((
                         m.path.to_string(),
-                        ClientError::Usage(format!("{}: is a directory (use -r)", m.path)),
+                        RequestError::IsADirectory(m.path.to_string()),
                     )),
                     _ => plan.files.push(FileJob {
                         display: m.path.to_string(),
@@ -245,7 +245,7 @@ impl Client {
         tokio::task::spawn_blocking(move || plan_put_local(&patterns, &dest, recursive))
             .await
             .unwrap_or_else(|e| Plan {
-                errors: vec![("upload".into(), ClientError::Protocol(e.to_string()))],
+                errors: vec![("upload".into(), RequestError::internal(e))],
                 ..Plan::default()
             })
     }
@@ -274,7 +274,7 @@ impl Client {
             .filter(|f| !failed.iter().any(|(d, _)| f.local.starts_with(d)))
             .collect();
         for (dir, e) in failed {
-            failures.push((dir.display().to_string(), ClientError::local(&dir)(e)));
+            failures.push((dir.display().to_string(), RequestError::local(&dir)(e)));
         }
         self.run(files, failures, opts, observer, Direction::Down)
             .await
@@ -307,7 +307,7 @@ impl Client {
     async fn run(
         &self,
         files: Vec<FileJob>,
-        mut failures: Vec<(String, ClientError)>,
+        mut failures: Vec<(String, RequestError)>,
         opts: &Options,
         observer: Arc<dyn Observer>,
         direction: Direction,
@@ -318,15 +318,17 @@ impl Client {
         let preserve = opts.preserve_mode;
         let mut tasks = JoinSet::new();
         let mut summary = Summary::default();
-        let mut tally =
-            |done: Result<(String, Result<u64, ClientError>), tokio::task::JoinError>| match done {
-                Ok((_, Ok(bytes))) => {
-                    summary.files += 1;
-                    summary.bytes += bytes;
-                }
-                Ok((name, Err(e))) => failures.push((name, e)),
-                Err(e) => failures.push(("transfer".into(), ClientError::Protocol(e.to_string()))),
-            };
+        let mut tally = |done: Result<
+            (String, Result<u64, RequestError>),
+            tokio::task::JoinError,
+        >| match done {
+            Ok((_, Ok(bytes))) => {
+                summary.files += 1;
+                summary.bytes += bytes;
+            }
+            Ok((name, Err(e))) => failures.push((name, e)),
+            Err(e) => failures.push(("transfer".into(), RequestError::internal(e))),
+        };
         // At most `jobs` tasks exist at once, however long the batch.
         for (id, job) in files.into_iter().enumerate() {
             while tasks.len() >= jobs {
@@ -376,14 +378,14 @@ fn plan_put_local(patterns: &[String], dest: &RemotePath, recursive: bool) -> Pl
                 Ok(meta) => meta,
                 Err(e) => {
                     plan.errors
-                        .push((path.display().to_string(), ClientError::local(&path)(e)));
+                        .push((path.display().to_string(), RequestError::local(&path)(e)));
                     continue;
                 }
             };
             let Some(remote) = remote_child(dest, &path) else {
                 plan.errors.push((
                     path.display().to_string(),
-                    ClientError::Usage(format!("{}: cannot name it on the server", path.display())),
+                    RequestError::Unnameable(path.clone()),
                 ));
                 continue;
             };
@@ -393,7 +395,7 @@ fn plan_put_local(patterns: &[String], dest: &RemotePath, recursive: bool) -> Pl
                 } else {
                     plan.errors.push((
                         path.display().to_string(),
-                        ClientError::Usage(format!("{}: is a directory (use -r)", path.display())),
+                        RequestError::IsADirectory(path.display().to_string()),
                     ));
                 }
             } else {
@@ -429,7 +431,7 @@ fn walk_local(dir: &Path, remote: &RemotePath, plan: &mut Plan) {
         Ok(entries) => entries,
         Err(e) => {
             plan.errors
-                .push((dir.display().to_string(), ClientError::local(dir)(e)));
+                .push((dir.display().to_string(), RequestError::local(dir)(e)));
             return;
         }
     };
@@ -443,10 +445,7 @@ fn walk_local(dir: &Path, remote: &RemotePath, plan: &mut Plan) {
         let Some(child) = entry.file_name().to_str().and_then(|n| remote.join(n).ok()) else {
             plan.errors.push((
                 path.display().to_string(),
-                ClientError::Usage(format!(
-                    "{}: name cannot be used on the server",
-                    path.display()
-                )),
+                RequestError::Unnameable(path.clone()),
             ));
             continue;
         };

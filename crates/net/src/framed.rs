@@ -1,8 +1,9 @@
-//! Frames on quinn streams.
+//! Frames on streams.
 
 use ferry_proto::frame::{self, FrameError, PREFIX_LEN};
-use quinn::{ReadExactError, RecvStream, SendStream};
 use serde::{de::DeserializeOwned, Serialize};
+
+use crate::stream::{read_exact, ReadExact, RecvHalf, SendHalf, StreamError};
 
 /// Why a frame could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -13,26 +14,23 @@ pub enum FrameIoError {
     /// The stream ended inside a frame.
     #[error("stream ended in the middle of a frame")]
     Truncated,
-    /// Reading failed (reset, connection lost, …).
+    /// The stream failed (reset, stopped, connection lost, …).
     #[error(transparent)]
-    Read(#[from] quinn::ReadError),
-    /// Writing failed (stopped, connection lost, …).
-    #[error(transparent)]
-    Write(#[from] quinn::WriteError),
+    Stream(#[from] StreamError),
 }
 
-impl From<ReadExactError> for FrameIoError {
-    fn from(e: ReadExactError) -> Self {
+impl From<ReadExact> for FrameIoError {
+    fn from(e: ReadExact) -> Self {
         match e {
-            ReadExactError::FinishedEarly(_) => FrameIoError::Truncated,
-            ReadExactError::ReadError(e) => FrameIoError::Read(e),
+            ReadExact::Truncated => FrameIoError::Truncated,
+            ReadExact::Stream(e) => FrameIoError::Stream(e),
         }
     }
 }
 
 /// Writes one frame.
 pub async fn write_frame<T: Serialize>(
-    send: &mut SendStream,
+    send: &mut impl SendHalf,
     value: &T,
 ) -> Result<(), FrameIoError> {
     let bytes = frame::encode(value)?;
@@ -41,18 +39,56 @@ pub async fn write_frame<T: Serialize>(
 }
 
 /// Reads one frame; `Ok(None)` when the stream finished cleanly before its
-/// first byte.
+/// first byte. The length is checked against the limit before the body's
+/// buffer is allocated.
 pub async fn read_frame<T: DeserializeOwned>(
-    recv: &mut RecvStream,
+    recv: &mut impl RecvHalf,
 ) -> Result<Option<T>, FrameIoError> {
     let mut prefix = [0u8; PREFIX_LEN];
-    match recv.read_exact(&mut prefix).await {
-        Ok(()) => {}
-        Err(ReadExactError::FinishedEarly(0)) => return Ok(None),
-        Err(e) => return Err(e.into()),
+    if !read_exact(recv, &mut prefix).await? {
+        return Ok(None);
     }
     let len = frame::body_len(prefix)?;
     let mut body = vec![0u8; len];
-    recv.read_exact(&mut body).await?;
+    if !read_exact(recv, &mut body).await? && len > 0 {
+        return Err(FrameIoError::Truncated);
+    }
     Ok(Some(frame::decode_body(&body)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream::pipe;
+    use ferry_proto::{Request, Response};
+
+    #[tokio::test]
+    async fn frames_round_trip_and_cut_frames_are_truncated() {
+        let (mut send, mut recv) = pipe(8);
+        let req = Request::Stat { path: "/x".into() };
+        write_frame(&mut send, &req).await.unwrap();
+        write_frame(&mut send, &Response::Ok).await.unwrap();
+        send.finish();
+        assert_eq!(read_frame::<Request>(&mut recv).await.unwrap(), Some(req));
+        assert_eq!(
+            read_frame::<Response>(&mut recv).await.unwrap(),
+            Some(Response::Ok)
+        );
+        assert!(read_frame::<Response>(&mut recv).await.unwrap().is_none());
+
+        let (mut send, mut recv) = pipe(8);
+        send.write_all(b"\x00\x00\x00\x05ab").await.unwrap();
+        send.finish();
+        assert!(matches!(
+            read_frame::<Request>(&mut recv).await,
+            Err(FrameIoError::Truncated)
+        ));
+
+        let (mut send, mut recv) = pipe(8);
+        send.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
+        assert!(matches!(
+            read_frame::<Request>(&mut recv).await,
+            Err(FrameIoError::Frame(FrameError::TooLarge { .. }))
+        ));
+    }
 }

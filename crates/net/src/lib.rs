@@ -1,10 +1,15 @@
 //! # ferry-net: the QUIC plumbing that client and server share
 //!
-//! - [`framed`]: reading and writing [`ferry_proto::frame`] frames on quinn
+//! - [`stream`]: the [`SendHalf`] and [`RecvHalf`] traits that handlers and
+//!   pumps are written against, implemented for quinn's streams and for an
+//!   in-memory [`stream::pipe`] that unit tests use.
+//! - [`framed`]: reading and writing [`ferry_proto::frame`] frames on those
 //!   streams, with the frame limit checked before any allocation.
-//! - [`pump`]: moving file bytes between a file and a stream in large
-//!   chunks, with file I/O on blocking threads so it never stalls the network
-//!   task, and memory bounded per stream whatever the file size.
+//! - [`pump`]: moving file bytes between storage ([`ChunkSource`],
+//!   [`ChunkSink`]) and a stream in large chunks, overlapping storage and
+//!   network work, with memory bounded per stream whatever the file size.
+//! - [`file`]: local files as chunk sources and sinks, one trip to the
+//!   blocking pool per chunk.
 //! - [`transport`]: the transport parameters (flow-control windows, stream
 //!   limits, timeouts), the UDP socket set-up and the crypto provider, so both
 //!   ends are tuned in one place.
@@ -15,12 +20,15 @@
 //! [`ferry_proto::MAX_FRAME_LEN`] before a buffer is allocated, and a received
 //! file is refused as soon as it carries more bytes than were declared.
 
+pub mod file;
 pub mod framed;
 pub mod pump;
+pub mod stream;
 pub mod transport;
 
 pub use framed::{read_frame, write_frame, FrameIoError};
-pub use pump::{PumpError, CHUNK_SIZE};
+pub use pump::{ChunkSink, ChunkSource, PumpError, CHUNK_SIZE};
+pub use stream::{RecvHalf, SendHalf, StreamError};
 
 /// Application error codes used to stop or reset streams and to close
 /// connections.

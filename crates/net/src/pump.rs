@@ -1,40 +1,48 @@
-//! File bytes between a file and a stream.
+//! File bytes between storage and a stream.
 //!
-//! File reads and writes run on tokio's blocking pool, connected to the
-//! network task by a bounded channel of [`CHUNK_SIZE`] buffers, so a slow disk
-//! never stalls other streams and a stream holds at most a few chunks in
-//! memory whatever the file's size.
+//! The pumps move bytes between a [`ChunkSource`] or [`ChunkSink`] (a local
+//! file, an object in a bucket) and a stream, one [`CHUNK_SIZE`] piece at a
+//! time, overlapping the storage side's work on one piece with the network's
+//! on the next. A source or sink does its blocking work per call (on the
+//! blocking pool, for files), never while waiting for the network, so a slow
+//! or stalled peer holds no thread; and at most two pieces are in memory per
+//! stream whatever the file's size.
 
-use std::{
-    fs::File,
-    io::{self, IoSlice, Read, Write},
-};
+use std::{future::Future, time::Duration};
 
 use bytes::Bytes;
-use quinn::{RecvStream, SendStream};
-use tokio::sync::mpsc;
 
-/// Size of one read from a file and of one chunk handed to quinn.
+use crate::stream::{RecvHalf, SendHalf, StreamError};
+
+/// Size of one read from storage and of one chunk handed to the stream.
 pub const CHUNK_SIZE: usize = 512 * 1024;
-/// Chunks read ahead of the network per sending stream: enough to cover a
-/// disk read's latency without holding much memory when many files are in
-/// flight on a slow link.
-const SEND_DEPTH: usize = 2;
-/// Batches of received chunks queued for the disk per receiving stream.
-const RECV_DEPTH: usize = 4;
 
-/// Why file bytes could not be moved.
+/// Where a sender's bytes come from.
+pub trait ChunkSource: Send {
+    /// What a failed read reports.
+    type Error: Send;
+    /// The next `len` bytes; fewer is an error (the source shrank).
+    fn read(&mut self, len: usize) -> impl Future<Output = Result<Bytes, Self::Error>> + Send;
+}
+
+/// Where a receiver's bytes go.
+pub trait ChunkSink: Send {
+    /// What a failed write reports.
+    type Error: Send;
+    /// Appends every byte of `chunks`, in order.
+    fn write(&mut self, chunks: Vec<Bytes>)
+        -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+/// Why file bytes could not be moved; `E` is the storage side's error.
 #[derive(Debug, thiserror::Error)]
-pub enum PumpError {
-    /// Reading from the stream failed (reset by the peer, connection lost).
+pub enum PumpError<E> {
+    /// The stream failed (reset by the peer, connection lost, …).
     #[error(transparent)]
-    Read(#[from] quinn::ReadError),
-    /// Writing to the stream failed (stopped by the peer, connection lost).
-    #[error(transparent)]
-    Write(#[from] quinn::WriteError),
-    /// The local file could not be read or written.
-    #[error(transparent)]
-    Io(#[from] io::Error),
+    Stream(#[from] StreamError),
+    /// The storage side failed.
+    #[error("{0}")]
+    Storage(E),
     /// The stream ended before the declared size.
     #[error("transfer ended after {got} of {expected} bytes")]
     Truncated {
@@ -49,142 +57,243 @@ pub enum PumpError {
         /// Bytes declared.
         expected: u64,
     },
+    /// Nothing arrived for this long.
+    #[error("no data for {} s", .0.as_secs())]
+    Stalled(Duration),
 }
 
-/// Reads up to `len` bytes from `file` into a fresh buffer (one allocation,
-/// no zero-fill). Fails if the file ends first: it shrank while being sent.
-pub fn read_chunk(file: &mut File, len: usize) -> io::Result<Bytes> {
-    let mut buf = Vec::with_capacity(len);
-    file.take(len as u64).read_to_end(&mut buf)?;
-    if buf.len() < len {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "file shrank while it was being sent",
-        ));
-    }
-    Ok(Bytes::from(buf))
-}
-
-/// Sends exactly `len` bytes of `file`, from its current position, on `send`,
-/// calling `progress` with each chunk's size once quinn has taken it. The
-/// caller finishes the stream.
-pub async fn send_file(
-    send: &mut SendStream,
-    mut file: File,
+/// Sends exactly `len` bytes of `source` on `send`, reading the next chunk
+/// while the current one goes out, and calling `progress` with each chunk's
+/// size once the stream has taken it. The caller finishes the stream.
+pub async fn send_from<S, F>(
+    send: &mut S,
+    source: &mut F,
     len: u64,
     progress: &(dyn Fn(u64) + Sync),
-) -> Result<(), PumpError> {
-    if len == 0 {
+) -> Result<(), PumpError<F::Error>>
+where
+    S: SendHalf,
+    F: ChunkSource,
+{
+    let next_len = |left: u64| left.min(CHUNK_SIZE as u64) as usize;
+    let mut left = len;
+    if left == 0 {
         return Ok(());
     }
-    let (tx, mut rx) = mpsc::channel::<io::Result<Bytes>>(SEND_DEPTH);
-    let reader = tokio::task::spawn_blocking(move || {
-        let mut left = len;
-        while left > 0 {
-            let n = left.min(CHUNK_SIZE as u64) as usize;
-            let chunk = read_chunk(&mut file, n);
-            let failed = chunk.is_err();
-            if tx.blocking_send(chunk).is_err() || failed {
-                return;
-            }
-            left -= n as u64;
-        }
-    });
-    while let Some(chunk) = rx.recv().await {
-        let chunk = chunk?;
-        let n = chunk.len() as u64;
-        send.write_chunk(chunk).await?;
-        progress(n);
-    }
-    // The reader has ended (it dropped its sender); a panic there is a bug,
-    // report it as an I/O failure rather than a short file.
-    reader
+    let mut current = source
+        .read(next_len(left))
         .await
-        .map_err(|e| io::Error::other(format!("file reader failed: {e}")))?;
-    Ok(())
+        .map_err(PumpError::Storage)?;
+    left -= current.len() as u64;
+    loop {
+        let n = current.len() as u64;
+        if left == 0 {
+            send.write_chunk(current).await?;
+            progress(n);
+            return Ok(());
+        }
+        let write = async { send.write_chunk(current).await.map_err(PumpError::from) };
+        let read = async {
+            source
+                .read(next_len(left))
+                .await
+                .map_err(PumpError::Storage)
+        };
+        let ((), next) = tokio::try_join!(write, read)?;
+        progress(n);
+        left -= next.len() as u64;
+        current = next;
+    }
 }
 
-/// Receives exactly `expected` bytes from `recv` into `file` and returns the
-/// file once every byte is written. Fails as soon as the stream carries more
-/// than `expected`, or if it ends early.
+/// Receives exactly `expected` bytes from `recv` into `sink`, writing one
+/// batch of about [`CHUNK_SIZE`] while the next arrives; returns the bytes
+/// received. Fails as soon as the stream carries more than `expected`, if it
+/// ends early, or, with `stall`, when no byte arrives for that long.
 ///
-/// The chunks quinn hands over are passed to the writer as they are, in
-/// batches of about [`CHUNK_SIZE`] written with one vectored write each: the
-/// bytes are copied once, from the packet buffers into the page cache.
-pub async fn recv_to_file(
-    recv: &mut RecvStream,
-    file: File,
+/// The stream's chunks reach the sink as they are: the bytes are copied once,
+/// from the packet buffers into the file.
+pub async fn recv_into<R, K>(
+    recv: &mut R,
+    sink: &mut K,
     expected: u64,
+    stall: Option<Duration>,
     progress: &(dyn Fn(u64) + Sync),
-) -> Result<File, PumpError> {
-    let (tx, mut rx) = mpsc::channel::<Vec<Bytes>>(RECV_DEPTH);
-    let writer = tokio::task::spawn_blocking(move || -> io::Result<File> {
-        let mut file = file;
-        while let Some(batch) = rx.blocking_recv() {
-            write_all_vectored(&mut file, &batch)?;
-        }
-        Ok(file)
-    });
-
-    let mut total: u64 = 0;
-    let outcome: Result<(), PumpError> = async {
-        let mut batch = Vec::new();
-        let mut batched = 0usize;
-        loop {
-            let chunk = recv.read_chunk(CHUNK_SIZE, true).await?;
-            let ended = chunk.is_none();
-            if let Some(chunk) = chunk {
-                let n = chunk.bytes.len();
-                total += n as u64;
-                if total > expected {
-                    return Err(PumpError::Overrun { expected });
-                }
-                progress(n as u64);
-                batched += n;
-                batch.push(chunk.bytes);
-            }
-            if (ended || batched >= CHUNK_SIZE) && !batch.is_empty() {
-                batched = 0;
-                // A closed channel means the writer failed: its error says why.
-                if tx.send(std::mem::take(&mut batch)).await.is_err() {
-                    return Ok(());
-                }
-            }
-            if ended {
-                return Ok(());
-            }
-        }
+) -> Result<u64, PumpError<K::Error>>
+where
+    R: RecvHalf,
+    K: ChunkSink,
+{
+    let mut total = 0u64;
+    let mut batch = gather(recv, &mut total, expected, stall, progress).await?;
+    while let Some(chunks) = batch {
+        let write = async { sink.write(chunks).await.map_err(PumpError::Storage) };
+        let next = gather(recv, &mut total, expected, stall, progress);
+        ((), batch) = tokio::try_join!(write, next)?;
     }
-    .await;
-    drop(tx);
-    let written = writer
-        .await
-        .map_err(|e| io::Error::other(format!("file writer failed: {e}")))?;
-    outcome?;
-    let file = written?;
     if total < expected {
         return Err(PumpError::Truncated {
             expected,
             got: total,
         });
     }
-    Ok(file)
+    Ok(total)
 }
 
-/// Writes every byte of `bufs`, in as few system calls as the kernel allows.
-fn write_all_vectored(file: &mut File, bufs: &[Bytes]) -> io::Result<()> {
-    let mut slices: Vec<IoSlice<'_>> = bufs.iter().map(|b| IoSlice::new(b)).collect();
-    let mut slices = &mut slices[..];
-    IoSlice::advance_slices(&mut slices, 0);
-    while !slices.is_empty() {
-        // The kernel takes at most IOV_MAX (1024) slices per call.
-        let take = slices.len().min(1024);
-        match file.write_vectored(&slices[..take]) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut slices, n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+/// Reads chunks until about [`CHUNK_SIZE`] bytes are gathered or the stream
+/// ends; `None` when it ended with nothing more.
+async fn gather<R: RecvHalf, E>(
+    recv: &mut R,
+    total: &mut u64,
+    expected: u64,
+    stall: Option<Duration>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Option<Vec<Bytes>>, PumpError<E>> {
+    let mut batch = Vec::new();
+    let mut batched = 0usize;
+    while batched < CHUNK_SIZE {
+        let chunk = match stall {
+            Some(limit) => tokio::time::timeout(limit, recv.read_chunk(CHUNK_SIZE))
+                .await
+                .map_err(|_| PumpError::Stalled(limit))??,
+            None => recv.read_chunk(CHUNK_SIZE).await?,
+        };
+        let Some(chunk) = chunk else { break };
+        let n = chunk.len();
+        *total += n as u64;
+        if *total > expected {
+            return Err(PumpError::Overrun { expected });
+        }
+        progress(n as u64);
+        batched += n;
+        batch.push(chunk);
+    }
+    Ok((!batch.is_empty()).then_some(batch))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    };
+
+    use super::*;
+    use crate::stream::pipe;
+
+    struct Mem {
+        data: Vec<u8>,
+        at: usize,
+    }
+
+    impl ChunkSource for Mem {
+        type Error = &'static str;
+        async fn read(&mut self, len: usize) -> Result<Bytes, Self::Error> {
+            let end = self.at + len;
+            let chunk = self.data.get(self.at..end).ok_or("short")?;
+            self.at = end;
+            Ok(Bytes::copy_from_slice(chunk))
         }
     }
-    Ok(())
+
+    impl ChunkSink for Mem {
+        type Error = &'static str;
+        async fn write(&mut self, chunks: Vec<Bytes>) -> Result<(), Self::Error> {
+            chunks.iter().for_each(|c| self.data.extend_from_slice(c));
+            Ok(())
+        }
+    }
+
+    fn data(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 31 % 251) as u8).collect()
+    }
+
+    #[tokio::test]
+    async fn bytes_arrive_exactly_and_progress_counts_them() {
+        for len in [0, 1, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE * 3 + 7] {
+            let src = data(len);
+            let (mut send, mut recv) = pipe(4);
+            let mut source = Mem {
+                data: src.clone(),
+                at: 0,
+            };
+            let sent = Arc::new(AtomicU64::new(0));
+            let counter = sent.clone();
+            let sender = tokio::spawn(async move {
+                let progress = move |n| {
+                    counter.fetch_add(n, Ordering::Relaxed);
+                };
+                send_from(&mut send, &mut source, len as u64, &progress)
+                    .await
+                    .unwrap();
+                send.finish();
+            });
+            let mut sink = Mem {
+                data: Vec::new(),
+                at: 0,
+            };
+            let got = recv_into(&mut recv, &mut sink, len as u64, None, &|_| {})
+                .await
+                .unwrap();
+            sender.await.unwrap();
+            assert_eq!(got, len as u64);
+            assert!(sink.data == src, "{len}");
+            assert_eq!(sent.load(Ordering::Relaxed), len as u64);
+        }
+    }
+
+    #[tokio::test]
+    async fn short_long_and_failing_sources_are_errors() {
+        let (mut send, mut recv) = pipe(4);
+        send.write_all(&[1; 10]).await.unwrap();
+        send.finish();
+        let mut sink = Mem {
+            data: Vec::new(),
+            at: 0,
+        };
+        let err = recv_into(&mut recv, &mut sink, 20, None, &|_| {})
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            PumpError::Truncated {
+                expected: 20,
+                got: 10
+            }
+        ));
+
+        let (mut send, mut recv) = pipe(4);
+        send.write_all(&[1; 10]).await.unwrap();
+        send.finish();
+        let err = recv_into(&mut recv, &mut sink, 5, None, &|_| {})
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PumpError::Overrun { expected: 5 }));
+
+        let (mut send, _recv) = pipe(4);
+        let mut source = Mem {
+            data: vec![0; 3],
+            at: 0,
+        };
+        let err = send_from(&mut send, &mut source, 10, &|_| {})
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PumpError::Storage("short")));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_sender_stalls_out() {
+        let (mut send, mut recv) = pipe(4);
+        send.write_all(b"abc").await.unwrap();
+        let mut sink = Mem {
+            data: Vec::new(),
+            at: 0,
+        };
+        let limit = Duration::from_secs(30);
+        let err = recv_into(&mut recv, &mut sink, 10, Some(limit), &|_| {})
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PumpError::Stalled(l) if l == limit));
+        drop(send);
+    }
 }

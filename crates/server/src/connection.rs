@@ -1,4 +1,5 @@
-//! One connection: accept its streams and serve each on its own task.
+//! One connection: complete the handshake, settle who the peer is, then
+//! accept its streams and serve each on its own task.
 
 use std::sync::Arc;
 
@@ -7,30 +8,41 @@ use tokio::{
     task::JoinSet,
 };
 
-use crate::storage::Storage;
+use crate::{
+    context::{Context, Limits, Peer, Rights},
+    storage::Storage,
+};
 
 /// Serves one connection until it closes or the server shuts down.
-pub async fn serve(
+pub(crate) async fn serve(
     incoming: quinn::Incoming,
-    storage: Arc<Storage>,
+    storage: Arc<dyn Storage>,
+    limits: Limits,
     mut stop: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
 ) {
-    let remote = incoming.remote_address();
+    let addr = incoming.remote_address();
     let conn = match incoming.await {
         Ok(conn) => conn,
         Err(e) => {
-            tracing::info!(%remote, "handshake failed: {e}");
+            tracing::info!(remote = %addr, "handshake failed: {e}");
             return;
         }
     };
-    tracing::info!(%remote, "connection opened");
+    let peer = Peer {
+        addr,
+        fingerprint: None,
+        name: None,
+    };
+    let ctx = Context::new(storage, peer, Rights::ReadWrite, limits);
+    tracing::info!(peer = %ctx.peer, "connection opened");
     let mut requests = JoinSet::new();
     let reason = loop {
         tokio::select! {
             stream = conn.accept_bi() => match stream {
                 Ok((send, recv)) => {
-                    requests.spawn(crate::handler::serve(storage.clone(), send, recv, remote));
+                    let ctx = ctx.clone();
+                    requests.spawn(async move { crate::request::serve(&ctx, send, recv).await });
                 }
                 Err(e) => break e.to_string(),
             },
@@ -43,5 +55,5 @@ pub async fn serve(
             Some(_) = requests.join_next(), if !requests.is_empty() => {}
         }
     };
-    tracing::info!(%remote, "connection closed: {reason}");
+    tracing::info!(peer = %ctx.peer, "connection closed: {reason}");
 }

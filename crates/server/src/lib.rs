@@ -1,34 +1,36 @@
 //! # ferry-server: serve one directory over QUIC
 //!
 //! - [`server`]: [`Server::bind`] opens the root, loads or generates the
-//!   identity and binds the endpoint; [`Server::run`] accepts connections
+//!   identity (with `ferry-trust`) and binds the endpoint; [`Server::run`] accepts connections
 //!   until its shutdown future resolves, then lets requests in flight finish.
-//! - `connection`: one task per connection; one task per request stream.
-//! - `handler`: reads a request frame and dispatches it; the quick
-//!   metadata operations (stat, mkdir, rmdir, rm, mv) live there,
-//!   the streaming ones in `list`, `get` and `put`.
-//! - [`storage`]: the only module that touches the filesystem.
-//! - [`identity`] and [`tls`]: the self-signed certificate and TLS set-up.
+//! - `connection`: one task per connection, which settles who the peer is
+//!   and builds its [`context::Context`]; one task per request stream.
+//! - `request`: reads a request header (within a time limit) and dispatches
+//!   it to its operation.
+//! - `ops/`: one file per operation (`stat`, `list`, `mkdir`, `rmdir`,
+//!   `remove`, `rename`, `get`, `put`), each generic over the stream halves
+//!   and unit-tested over in-memory pipes.
+//! - [`context`]: what every request of a connection is served with: the
+//!   storage, the peer and its rights, the limits.
+//! - [`storage`]: the [`storage::Storage`] trait, the only way to reach
+//!   files, and its local backend.
 //!
 //! ## Security assumptions
 //!
 //! Peers are untrusted. Every path is parsed into a [`ferry_proto::RemotePath`]
-//! before use and then resolved by [`storage`] beneath the root with
-//! cap-std, which also refuses symlinks that lead out. Request frames are
+//! before use and then resolved by [`storage`] beneath the root (locally
+//! with cap-std, which also refuses symlinks that lead out). Request frames are
 //! limited to 64 KiB before allocation; an upload may not carry more bytes
-//! than it declared; a bad request is answered on its own stream and never
+//! than it declared, and one that stalls is abandoned; a bad request is answered on its own stream and never
 //! affects other streams or connections. The server holds no per-connection
-//! path state. Uploads are written to a temporary file and renamed into place
-//! only when complete.
+//! path state. Uploads become visible only when complete. No handler holds a
+//! blocking thread while it waits for the network.
 
 mod connection;
-mod get;
-mod handler;
-pub mod identity;
-mod list;
-mod put;
+pub mod context;
+mod ops;
+mod request;
 pub mod server;
 pub mod storage;
-pub mod tls;
 
 pub use server::{Config, Server, ServerError};

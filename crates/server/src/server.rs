@@ -8,7 +8,12 @@ use tokio::{
     task::JoinSet,
 };
 
-use crate::{identity, storage::Storage, tls};
+use ferry_trust::{IdentityError, Role, TlsError};
+
+use crate::{
+    context::Limits,
+    storage::{LocalStorage, Storage},
+};
 
 /// Connections served at once; more are refused.
 pub const MAX_CONNECTIONS: usize = 512;
@@ -39,10 +44,10 @@ pub enum ServerError {
     },
     /// The identity could not be loaded or generated.
     #[error(transparent)]
-    Identity(#[from] identity::IdentityError),
+    Identity(#[from] IdentityError),
     /// TLS set-up failed.
     #[error(transparent)]
-    Tls(#[from] tls::TlsError),
+    Tls(#[from] TlsError),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {error}")]
     Bind {
@@ -57,7 +62,8 @@ pub enum ServerError {
 #[derive(Debug)]
 pub struct Server {
     endpoint: quinn::Endpoint,
-    storage: Arc<Storage>,
+    storage: Arc<dyn Storage>,
+    limits: Limits,
     fingerprint: Fingerprint,
     generated: bool,
     root: PathBuf,
@@ -72,9 +78,9 @@ impl Server {
             error,
         };
         let root = config.root.canonicalize().map_err(root_err)?;
-        let storage = Storage::open(&root).map_err(root_err)?;
-        let identity = identity::load_or_generate(&config.certs)?;
-        let server_config = tls::server_config(&identity)?;
+        let storage = LocalStorage::open(&root).map_err(root_err)?;
+        let identity = ferry_trust::load_or_generate(&config.certs, Role::Server)?;
+        let server_config = ferry_trust::server_config(&identity, None)?;
         let bind_err = |error| ServerError::Bind {
             addr: config.listen,
             error,
@@ -95,6 +101,7 @@ impl Server {
         Ok(Server {
             endpoint,
             storage: Arc::new(storage),
+            limits: Limits::default(),
             fingerprint: identity.fingerprint,
             generated: identity.generated,
             root,
@@ -144,6 +151,7 @@ impl Server {
                     connections.spawn(crate::connection::serve(
                         incoming,
                         self.storage.clone(),
+                        self.limits.clone(),
                         stop_rx.clone(),
                         permit,
                     ));

@@ -1,6 +1,6 @@
-//! The server's TLS identity: a self-signed certificate and its key,
-//! generated on first start and reused afterwards, so that clients that
-//! pinned it keep trusting the server.
+//! TLS identities: a self-signed certificate and its key, generated on first
+//! use and reused afterwards, so that peers that pinned it keep trusting it.
+//! Servers and clients each have one, in files named for their [`Role`].
 
 use std::{
     fs,
@@ -12,10 +12,32 @@ use std::{
 use ferry_proto::Fingerprint;
 use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
 
-/// File name of the certificate inside the certificate directory.
-pub const CERT_FILE: &str = "server-cert.pem";
-/// File name of the private key inside the certificate directory (mode 0600).
-pub const KEY_FILE: &str = "server-key.pem";
+/// Which end an identity belongs to; it names the files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `server-cert.pem` and `server-key.pem`.
+    Server,
+    /// `client-cert.pem` and `client-key.pem`.
+    Client,
+}
+
+impl Role {
+    /// The certificate's file name.
+    pub fn cert_file(self) -> &'static str {
+        match self {
+            Role::Server => "server-cert.pem",
+            Role::Client => "client-cert.pem",
+        }
+    }
+
+    /// The private key's file name (mode 0600).
+    pub fn key_file(self) -> &'static str {
+        match self {
+            Role::Server => "server-key.pem",
+            Role::Client => "client-key.pem",
+        }
+    }
+}
 
 /// A certificate, its key and its fingerprint.
 #[derive(Debug)]
@@ -63,11 +85,11 @@ pub enum IdentityError {
     Generate(#[from] rcgen::Error),
 }
 
-/// Loads the identity kept in `dir`, generating and saving a new one when
-/// the directory holds none.
-pub fn load_or_generate(dir: &Path) -> Result<Identity, IdentityError> {
-    let cert_path = dir.join(CERT_FILE);
-    let key_path = dir.join(KEY_FILE);
+/// Loads the `role`'s identity kept in `dir`, generating and saving a new one
+/// when the directory holds none.
+pub fn load_or_generate(dir: &Path, role: Role) -> Result<Identity, IdentityError> {
+    let cert_path = dir.join(role.cert_file());
+    let key_path = dir.join(role.key_file());
     match (cert_path.exists(), key_path.exists()) {
         (true, true) => load(&cert_path, &key_path),
         (false, false) => generate(dir, &cert_path, &key_path),
@@ -170,28 +192,36 @@ fn hostname_hint() -> String {
 mod tests {
     use super::*;
 
+    const CERT_FILE: &str = "server-cert.pem";
+    const KEY_FILE: &str = "server-key.pem";
+
     #[test]
     fn generated_once_then_reused_with_a_private_key_file() {
         let dir = tempfile::tempdir().unwrap();
-        let first = load_or_generate(dir.path()).unwrap();
+        let first = load_or_generate(dir.path(), Role::Server).unwrap();
         assert!(first.generated);
         let mode = fs::metadata(dir.path().join(KEY_FILE))
             .unwrap()
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
-        let second = load_or_generate(dir.path()).unwrap();
+        let second = load_or_generate(dir.path(), Role::Server).unwrap();
         assert!(!second.generated);
         assert_eq!(first.fingerprint, second.fingerprint);
         assert_eq!(first.cert, second.cert);
+        // A client identity lives beside it under its own names.
+        let client = load_or_generate(dir.path(), Role::Client).unwrap();
+        assert!(client.generated);
+        assert_ne!(client.fingerprint, first.fingerprint);
+        assert!(dir.path().join("client-key.pem").exists());
     }
 
     #[test]
     fn half_an_identity_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        load_or_generate(dir.path()).unwrap();
+        load_or_generate(dir.path(), Role::Server).unwrap();
         fs::remove_file(dir.path().join(KEY_FILE)).unwrap();
-        let err = load_or_generate(dir.path()).unwrap_err();
+        let err = load_or_generate(dir.path(), Role::Server).unwrap_err();
         assert!(matches!(err, IdentityError::Incomplete { .. }), "{err}");
         // Nothing was regenerated behind the operator's back.
         assert!(!dir.path().join(KEY_FILE).exists());
@@ -202,7 +232,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join(CERT_FILE), "junk").unwrap();
         fs::write(dir.path().join(KEY_FILE), "junk").unwrap();
-        let err = load_or_generate(dir.path()).unwrap_err();
+        let err = load_or_generate(dir.path(), Role::Server).unwrap_err();
         assert!(matches!(err, IdentityError::Invalid { .. }), "{err}");
     }
 }

@@ -1,16 +1,33 @@
-//! `ferry serve`.
+//! `ferry serve`: share a directory.
 
 use std::{
     io::{IsTerminal, Write},
     net::SocketAddr,
+    path::PathBuf,
 };
 
 use anyhow::Context;
 use ferry_server::{Config, Server};
 
-use crate::{cli::ServeArgs, home};
+use crate::home;
 
-pub async fn run(args: ServeArgs) -> anyhow::Result<bool> {
+/// Share a directory over QUIC.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Directory to share.
+    #[arg(default_value = ".")]
+    pub root: PathBuf,
+    /// UDP address to listen on; port 0 picks a free port [default: [::]:4433,
+    /// or 0.0.0.0:4433 without IPv6].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+    /// Directory holding the server certificate and key, generated on first
+    /// start [default: FERRY_HOME/server].
+    #[arg(long, value_name = "DIR")]
+    pub certs: Option<PathBuf>,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<bool> {
     init_logging();
     let certs = match args.certs {
         Some(dir) => dir,

@@ -1,0 +1,75 @@
+//! `list`: a directory's entries, streamed in chunks so that a huge
+//! directory never becomes one message or one allocation.
+
+use ferry_net::{write_frame, SendHalf};
+use ferry_proto::{ListChunk, RemotePath, Response, LIST_CHUNK_ENTRIES};
+
+use super::{reply, Failure, Outcome};
+use crate::context::Context;
+
+pub(crate) async fn serve<S: SendHalf>(ctx: &Context, path: RemotePath, send: &mut S) -> Outcome {
+    let mut listing = ctx.storage.list(&path).await?;
+    reply(send, &Response::Listing).await?;
+    let broken = |e: &dyn std::fmt::Display| Failure::Broken(e.to_string());
+    let mut entries = listing
+        .next_batch(LIST_CHUNK_ENTRIES)
+        .await
+        .map_err(|e| broken(&e))?;
+    while !entries.is_empty() {
+        // Read the next batch while this one goes out.
+        let write = async {
+            write_frame(send, &ListChunk { entries })
+                .await
+                .map_err(|e| broken(&e))
+        };
+        let next = async {
+            listing
+                .next_batch(LIST_CHUNK_ENTRIES)
+                .await
+                .map_err(|e| broken(&e))
+        };
+        ((), entries) = tokio::try_join!(write, next)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use ferry_proto::{frame, ErrorCode, ListChunk, Request, Response, LIST_CHUNK_ENTRIES};
+
+    use crate::ops::testing::{call, code, context};
+
+    #[tokio::test]
+    async fn a_big_directory_arrives_in_bounded_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let count = LIST_CHUNK_ENTRIES * 2 + 5;
+        for i in 0..count {
+            std::fs::write(dir.path().join(format!("f{i}")), b"").unwrap();
+        }
+        let ctx = context(dir.path());
+        let (answer, rest) = call(&ctx, &Request::List { path: "/".into() }, b"").await;
+        assert_eq!(answer, Response::Listing);
+        let (mut names, mut at) = (Vec::new(), 0);
+        while at < rest.len() {
+            let (chunk, used) = frame::decode::<ListChunk>(&rest[at..]).unwrap().unwrap();
+            assert!(chunk.entries.len() <= LIST_CHUNK_ENTRIES);
+            names.extend(chunk.entries.into_iter().map(|e| e.name));
+            at += used;
+        }
+        names.sort();
+        let mut want: Vec<String> = (0..count).map(|i| format!("f{i}")).collect();
+        want.sort();
+        assert_eq!(names, want);
+
+        std::fs::write(dir.path().join("file"), b"").unwrap();
+        let (answer, _) = call(
+            &ctx,
+            &Request::List {
+                path: "/file".into(),
+            },
+            b"",
+        )
+        .await;
+        assert_eq!(code(&answer), ErrorCode::NotADirectory);
+    }
+}

@@ -1,0 +1,595 @@
+//! [`LocalStorage`]: a directory on this machine.
+//!
+//! Every access goes through a [`cap_std::fs::Dir`] opened on the served root,
+//! which resolves paths beneath it (with `openat2(RESOLVE_BENEATH)` where the
+//! kernel has it) and refuses any `..` or symlink that would lead out. Paths
+//! arrive already validated as [`RemotePath`]s, so this is a second,
+//! independent wall.
+//!
+//! Filesystem calls block, so each operation, and each chunk read or
+//! written, is one trip to tokio's blocking pool; nothing holds a blocking
+//! thread while waiting for the network.
+
+use std::{
+    fs::FileTimes,
+    io,
+    os::unix::fs::PermissionsExt,
+    path::Path,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::SystemTime,
+};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use cap_std::{
+    ambient_authority,
+    fs::{Dir, Metadata, MetadataExt, OpenOptions, OpenOptionsExt},
+};
+use ferry_net::{
+    file::{read_exactly, FileSink, FileSource},
+    ChunkSink, ChunkSource, CHUNK_SIZE,
+};
+use ferry_proto::{Entry, Kind, RemotePath, Timestamp};
+
+use super::{Commit, Listing, ReadHandle, Storage, StorageError, WriteHandle};
+
+/// Marks the temporary files of uploads in progress:
+/// `.NAME.NONCE.ferry-part`, in the destination's directory.
+pub const PART_SUFFIX: &str = ".ferry-part";
+
+/// A directory served from this machine's filesystem.
+#[derive(Debug, Clone)]
+pub struct LocalStorage {
+    root: Arc<Dir>,
+}
+
+impl LocalStorage {
+    /// Opens `root` as the served directory.
+    pub fn open(root: &Path) -> io::Result<Self> {
+        let root = Dir::open_ambient_dir(root, ambient_authority())?;
+        Ok(LocalStorage {
+            root: Arc::new(root),
+        })
+    }
+
+    /// Runs `op` on the blocking pool with the root directory.
+    async fn blocking<T, F>(&self, path: &RemotePath, op: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Dir) -> Result<T, StorageError> + Send + 'static,
+    {
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || op(&root))
+            .await
+            .map_err(|_| StorageError::Internal(path.clone()))?
+    }
+}
+
+#[async_trait]
+impl Storage for LocalStorage {
+    async fn stat(&self, path: &RemotePath) -> Result<Entry, StorageError> {
+        let p = path.clone();
+        self.blocking(path, move |root| {
+            let meta = root.metadata(rel(&p)).map_err(StorageError::io(&p))?;
+            Ok(entry(p.file_name().unwrap_or("/"), &meta))
+        })
+        .await
+    }
+
+    async fn list(&self, path: &RemotePath) -> Result<Box<dyn Listing>, StorageError> {
+        let p = path.clone();
+        let entries = self
+            .blocking(path, move |root| {
+                open_dir(root, &p)?.entries().map_err(StorageError::io(&p))
+            })
+            .await?;
+        Ok(Box::new(LocalListing {
+            entries: Some(entries),
+            path: path.clone(),
+        }))
+    }
+
+    async fn mkdir(&self, path: &RemotePath, parents: bool) -> Result<(), StorageError> {
+        let p = path.clone();
+        self.blocking(path, move |root| {
+            if parents {
+                if let Ok(meta) = root.metadata(rel(&p)) {
+                    return if meta.is_dir() {
+                        Ok(())
+                    } else {
+                        Err(StorageError::ExistsNotADirectory(p))
+                    };
+                }
+                root.create_dir_all(rel(&p))
+            } else {
+                root.create_dir(rel(&p))
+            }
+            .map_err(StorageError::io(&p))
+        })
+        .await
+    }
+
+    async fn rmdir(&self, path: &RemotePath) -> Result<(), StorageError> {
+        if path.is_root() {
+            return Err(StorageError::Root("removed"));
+        }
+        let p = path.clone();
+        self.blocking(path, move |root| {
+            let meta = root
+                .symlink_metadata(rel(&p))
+                .map_err(StorageError::io(&p))?;
+            if !meta.is_dir() {
+                return Err(StorageError::RmdirNotADirectory(p));
+            }
+            root.remove_dir(rel(&p)).map_err(StorageError::io(&p))
+        })
+        .await
+    }
+
+    async fn remove(&self, path: &RemotePath) -> Result<(), StorageError> {
+        let p = path.clone();
+        self.blocking(path, move |root| {
+            let meta = root
+                .symlink_metadata(rel(&p))
+                .map_err(StorageError::io(&p))?;
+            if meta.is_dir() {
+                return Err(StorageError::RemoveDirectory(p));
+            }
+            root.remove_file(rel(&p)).map_err(StorageError::io(&p))
+        })
+        .await
+    }
+
+    async fn rename(&self, from: &RemotePath, to: &RemotePath) -> Result<RemotePath, StorageError> {
+        let Some(name) = from.file_name().map(str::to_owned) else {
+            return Err(StorageError::Root("moved"));
+        };
+        let (from, to) = (from.clone(), to.clone());
+        self.blocking(&from.clone(), move |root| {
+            root.symlink_metadata(rel(&from))
+                .map_err(StorageError::io(&from))?;
+            let target = match root.metadata(rel(&to)) {
+                Ok(meta) if meta.is_dir() => to
+                    .join(&name)
+                    .map_err(|source| StorageError::BadName { dir: to, source })?,
+                _ => to,
+            };
+            if target == from {
+                return Ok(target);
+            }
+            if target.starts_with(&from) {
+                return Err(StorageError::IntoItself { from, to: target });
+            }
+            root.rename(rel(&from), root, rel(&target))
+                .map_err(StorageError::io(&target))?;
+            Ok(target)
+        })
+        .await
+    }
+
+    async fn open_read(
+        &self,
+        path: &RemotePath,
+        offset: u64,
+    ) -> Result<Box<dyn ReadHandle>, StorageError> {
+        let p = path.clone();
+        // Open, stat and read the first chunk in one trip to the blocking
+        // pool: a small file then needs no other.
+        let reader = self
+            .blocking(path, move |root| LocalReader::open(root, p, offset))
+            .await?;
+        Ok(Box::new(reader))
+    }
+
+    async fn create(&self, path: &RemotePath) -> Result<Box<dyn WriteHandle>, StorageError> {
+        let p = path.clone();
+        let writer = self
+            .blocking(path, move |root| LocalWriter::create(root, p))
+            .await?;
+        Ok(Box::new(writer))
+    }
+}
+
+/// A directory listing; the iterator travels to the blocking pool and back
+/// for each batch.
+struct LocalListing {
+    entries: Option<cap_std::fs::ReadDir>,
+    path: RemotePath,
+}
+
+#[async_trait]
+impl Listing for LocalListing {
+    async fn next_batch(&mut self, max: usize) -> Result<Vec<Entry>, StorageError> {
+        let Some(mut entries) = self.entries.take() else {
+            return Ok(Vec::new());
+        };
+        let (entries, batch) = tokio::task::spawn_blocking(move || {
+            let mut batch = Vec::with_capacity(max.min(1024));
+            while batch.len() < max {
+                let Some(item) = entries.next() else { break };
+                // An entry removed while we list it is skipped, as `ls` does.
+                let Ok(item) = item else { continue };
+                let Ok(meta) = item.metadata() else { continue };
+                let name = item.file_name().to_string_lossy().into_owned();
+                batch.push(entry(&name, &meta));
+            }
+            (entries, batch)
+        })
+        .await
+        .map_err(|_| StorageError::Internal(self.path.clone()))?;
+        if !batch.is_empty() {
+            self.entries = Some(entries);
+        }
+        Ok(batch)
+    }
+}
+
+/// An open file: each read is one trip to the blocking pool. The first
+/// chunk was read when the file was opened.
+struct LocalReader {
+    source: FileSource,
+    entry: Entry,
+    path: RemotePath,
+}
+
+impl LocalReader {
+    fn open(root: &Dir, path: RemotePath, offset: u64) -> Result<Self, StorageError> {
+        let meta = root.metadata(rel(&path)).map_err(StorageError::io(&path))?;
+        if meta.is_dir() {
+            return Err(StorageError::IsADirectory(path));
+        }
+        if !meta.is_file() {
+            return Err(StorageError::NotRegular(path));
+        }
+        let file = root.open(rel(&path)).map_err(StorageError::io(&path))?;
+        let meta = file.metadata().map_err(StorageError::io(&path))?;
+        let entry = entry(path.file_name().unwrap_or("/"), &meta);
+        if offset > entry.size {
+            return Err(StorageError::OffsetBeyondEnd {
+                path,
+                offset,
+                size: entry.size,
+            });
+        }
+        let mut file = file.into_std();
+        if offset > 0 {
+            io::Seek::seek(&mut file, io::SeekFrom::Start(offset))
+                .map_err(StorageError::io(&path))?;
+        }
+        let first = (entry.size - offset).min(CHUNK_SIZE as u64) as usize;
+        let ahead = read_exactly(&mut file, first).map_err(StorageError::io(&path))?;
+        Ok(LocalReader {
+            source: FileSource::new(file, ahead),
+            entry,
+            path,
+        })
+    }
+}
+
+#[async_trait]
+impl ReadHandle for LocalReader {
+    fn entry(&self) -> &Entry {
+        &self.entry
+    }
+
+    async fn read(&mut self, len: usize) -> Result<Bytes, StorageError> {
+        ChunkSource::read(&mut self.source, len)
+            .await
+            .map_err(StorageError::io(&self.path))
+    }
+}
+
+/// An upload in progress: a temporary file in the destination directory that
+/// is renamed over the destination on commit and removed if dropped before.
+struct LocalWriter {
+    dir: Arc<Dir>,
+    temp: String,
+    name: String,
+    path: RemotePath,
+    sink: FileSink,
+    committed: bool,
+}
+
+impl LocalWriter {
+    fn create(root: &Dir, path: RemotePath) -> Result<Self, StorageError> {
+        let (Some(name), Some(parent)) = (path.file_name(), path.parent()) else {
+            return Err(StorageError::IsADirectory(path));
+        };
+        let dir = open_dir(root, &parent)?;
+        if let Ok(meta) = dir.symlink_metadata(name) {
+            if meta.is_dir() {
+                return Err(StorageError::IsADirectory(path));
+            }
+        }
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true).mode(0o644);
+        let mut attempt = 0;
+        loop {
+            let temp = part_name(name);
+            match dir.open_with(&temp, &options) {
+                Ok(file) => {
+                    return Ok(LocalWriter {
+                        dir: Arc::new(dir),
+                        temp,
+                        name: name.to_owned(),
+                        sink: FileSink::new(file.into_std()),
+                        path,
+                        committed: false,
+                    })
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 8 => attempt += 1,
+                Err(e) => return Err(StorageError::from_io(e, &path)),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl WriteHandle for LocalWriter {
+    async fn write(&mut self, chunks: Vec<Bytes>) -> Result<(), StorageError> {
+        ChunkSink::write(&mut self.sink, chunks)
+            .await
+            .map_err(StorageError::io(&self.path))
+    }
+
+    async fn commit(mut self: Box<Self>, meta: Commit) -> Result<(), StorageError> {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let sink = std::mem::replace(&mut self.sink, FileSink::closed());
+            let io = |e| StorageError::from_io(e, &self.path);
+            let file = sink.into_file().map_err(io)?;
+            let written = file.metadata().map_err(io)?.len();
+            if written != meta.size {
+                return Err(StorageError::SizeMismatch {
+                    path: self.path.clone(),
+                    written,
+                    expected: meta.size,
+                });
+            }
+            if let Some(t) = meta.mtime.and_then(Timestamp::to_system) {
+                file.set_times(FileTimes::new().set_modified(t))
+                    .map_err(io)?;
+            }
+            if let Some(mode) = meta.mode {
+                // Never set-user-id, set-group-id or sticky from the wire.
+                file.set_permissions(std::fs::Permissions::from_mode(mode & 0o777))
+                    .map_err(io)?;
+            }
+            drop(file);
+            self.dir
+                .rename(&self.temp, &self.dir, &self.name)
+                .map_err(io)?;
+            self.committed = true;
+            Ok(())
+        })
+        .await
+        .map_err(|_| StorageError::Internal(path))?
+    }
+}
+
+impl Drop for LocalWriter {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = self.dir.remove_file(&self.temp);
+        }
+    }
+}
+
+/// Opens the directory `path` beneath the root.
+fn open_dir(root: &Dir, path: &RemotePath) -> Result<Dir, StorageError> {
+    let meta = root.metadata(rel(path)).map_err(StorageError::io(path))?;
+    if !meta.is_dir() {
+        return Err(StorageError::NotADirectory(path.clone()));
+    }
+    root.open_dir(rel(path)).map_err(StorageError::io(path))
+}
+
+/// The path to hand to cap-std: `.` for the root.
+fn rel(path: &RemotePath) -> &str {
+    if path.is_root() {
+        "."
+    } else {
+        path.as_relative()
+    }
+}
+
+fn entry(name: &str, meta: &Metadata) -> Entry {
+    let kind = if meta.is_dir() {
+        Kind::Dir
+    } else if meta.is_file() {
+        Kind::File
+    } else if meta.file_type().is_symlink() {
+        Kind::Symlink
+    } else {
+        Kind::Other
+    };
+    let mtime = u32::try_from(meta.mtime_nsec())
+        .ok()
+        .map(|nanos| Timestamp {
+            secs: meta.mtime(),
+            nanos,
+        });
+    Entry {
+        name: name.to_owned(),
+        kind,
+        size: meta.len(),
+        mtime,
+        mode: meta.mode() & 0o7777,
+    }
+}
+
+/// A fresh temporary name for an upload of `name`, at most 255 bytes.
+fn part_name(name: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let nonce = (u64::from(std::process::id()) << 32 | u64::from(nanos))
+        ^ COUNTER
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mut keep = name.len().min(255 - 1 - 1 - 16 - PART_SUFFIX.len());
+    while !name.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    format!(".{}.{nonce:016x}{PART_SUFFIX}", &name[..keep])
+}
+
+#[cfg(test)]
+mod tests {
+    use ferry_proto::ErrorCode;
+
+    use super::*;
+
+    fn p(s: &str) -> RemotePath {
+        RemotePath::parse(s).unwrap()
+    }
+
+    async fn count(s: &LocalStorage, dir: &str) -> usize {
+        let mut listing = s.list(&p(dir)).await.unwrap();
+        let mut n = 0;
+        loop {
+            let batch = listing.next_batch(2).await.unwrap();
+            if batch.is_empty() {
+                return n;
+            }
+            n += batch.len();
+        }
+    }
+
+    #[tokio::test]
+    async fn symlinks_out_of_the_root_are_refused() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), "s").unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.path().join("out")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", root.path().join("pw")).unwrap();
+        std::os::unix::fs::symlink("../../../../..", root.path().join("up")).unwrap();
+        let s = LocalStorage::open(root.path()).unwrap();
+        for path in ["/out/secret", "/pw", "/up/etc/passwd"] {
+            let err = s.open_read(&p(path), 0).await.err().unwrap();
+            assert_eq!(err.code(), ErrorCode::InvalidPath, "{path}: {err}");
+        }
+        let err = s.list(&p("/out")).await.err().unwrap();
+        assert_eq!(err.code(), ErrorCode::InvalidPath);
+        assert!(s.create(&p("/out/new")).await.is_err());
+        assert!(!outside.path().join("new").exists());
+        // The link itself may still be listed and removed.
+        assert_eq!(count(&s, "/").await, 3);
+        s.remove(&p("/pw")).await.unwrap();
+        assert!(std::path::Path::new("/etc/passwd").exists());
+    }
+
+    #[tokio::test]
+    async fn partial_files_vanish_unless_committed() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("f"), "old").unwrap();
+        let s = LocalStorage::open(root.path()).unwrap();
+        let commit = |size| Commit {
+            size,
+            mtime: None,
+            mode: None,
+        };
+        let mut w = s.create(&p("/f")).await.unwrap();
+        w.write(vec![Bytes::from_static(b"new!")]).await.unwrap();
+        drop(w);
+        assert_eq!(std::fs::read(root.path().join("f")).unwrap(), b"old");
+        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 1);
+
+        let mut w = s.create(&p("/f")).await.unwrap();
+        w.write(vec![Bytes::from_static(b"new!")]).await.unwrap();
+        let err = w.commit(commit(5)).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::Io);
+        assert_eq!(std::fs::read(root.path().join("f")).unwrap(), b"old");
+        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 1);
+
+        let mut w = s.create(&p("/f")).await.unwrap();
+        w.write(vec![Bytes::from_static(b"ne"), Bytes::from_static(b"w!")])
+            .await
+            .unwrap();
+        let mtime = Timestamp {
+            secs: 1_000_000_000,
+            nanos: 0,
+        };
+        w.commit(Commit {
+            size: 4,
+            mtime: Some(mtime),
+            mode: Some(0o4755),
+        })
+        .await
+        .unwrap();
+        assert_eq!(std::fs::read(root.path().join("f")).unwrap(), b"new!");
+        let e = s.stat(&p("/f")).await.unwrap();
+        assert_eq!(e.mtime, Some(mtime));
+        assert_eq!(e.mode, 0o755);
+        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 1);
+    }
+
+    #[tokio::test]
+    async fn reads_start_at_the_offset_and_notice_a_shrunk_file() {
+        let root = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..(CHUNK_SIZE * 2 + 10)).map(|i| i as u8).collect();
+        std::fs::write(root.path().join("f"), &data).unwrap();
+        let s = LocalStorage::open(root.path()).unwrap();
+        let mut r = s.open_read(&p("/f"), 7).await.unwrap();
+        assert_eq!(r.entry().size, data.len() as u64);
+        let mut got = Vec::new();
+        for len in [
+            3,
+            CHUNK_SIZE,
+            CHUNK_SIZE,
+            data.len() - 7 - 3 - 2 * CHUNK_SIZE,
+        ] {
+            got.extend_from_slice(&r.read(len).await.unwrap());
+        }
+        assert!(got == data[7..]);
+        let err = s
+            .open_read(&p("/f"), data.len() as u64 + 1)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(err.code(), ErrorCode::Protocol);
+
+        let mut r = s.open_read(&p("/f"), 0).await.unwrap();
+        std::fs::write(root.path().join("f"), b"short").unwrap();
+        r.read(CHUNK_SIZE).await.unwrap();
+        let err = r.read(CHUNK_SIZE).await.unwrap_err();
+        assert!(matches!(err, StorageError::Shrank(_)), "{err}");
+    }
+
+    #[test]
+    fn part_names_fit_and_differ() {
+        let long = "é".repeat(127);
+        let a = part_name(&long);
+        assert!(a.len() <= 255);
+        assert!(a.ends_with(PART_SUFFIX));
+        assert_ne!(part_name("x"), part_name("x"));
+    }
+
+    #[tokio::test]
+    async fn rename_into_directory_and_not_into_itself() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("d/sub")).unwrap();
+        std::fs::write(root.path().join("f"), "x").unwrap();
+        let s = LocalStorage::open(root.path()).unwrap();
+        assert_eq!(s.rename(&p("/f"), &p("/d")).await.unwrap(), p("/d/f"));
+        assert!(root.path().join("d/f").exists());
+        let err = s.rename(&p("/d"), &p("/d/sub")).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidPath);
+        assert_eq!(
+            s.rename(&RemotePath::root(), &p("/x"))
+                .await
+                .unwrap_err()
+                .code(),
+            ErrorCode::InvalidPath
+        );
+        assert_eq!(
+            s.rmdir(&RemotePath::root()).await.unwrap_err().to_string(),
+            "/: the served root cannot be removed"
+        );
+    }
+}

@@ -1,0 +1,86 @@
+//! What `get` and `put` share: their transfer options, and running a
+//! planned batch with progress, the `--stats` recorder and Ctrl-C.
+
+use std::{path::PathBuf, sync::Arc};
+
+use anyhow::Context as _;
+use ferry_client::{transfer::Observer, Client, Summary, TransferOptions, DEFAULT_JOBS};
+
+use crate::{
+    output::Output,
+    progress::{Mode, Progress, StatsRecorder},
+};
+
+/// Options shared by get and put.
+#[derive(Debug, clap::Args, Clone)]
+pub struct TransferArgs {
+    /// Copy directories recursively.
+    #[arg(short, long)]
+    pub recursive: bool,
+    /// Files in flight at once.
+    #[arg(short, long, default_value_t = DEFAULT_JOBS as u16, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub jobs: u16,
+    /// Keep Unix permission bits (modification times are always kept).
+    #[arg(short, long)]
+    pub preserve: bool,
+    /// Record the transfer rate over time into FILE (CSV).
+    #[arg(long, value_name = "FILE")]
+    pub stats: Option<PathBuf>,
+}
+
+impl TransferArgs {
+    /// The library's options.
+    pub fn options(&self) -> TransferOptions {
+        TransferOptions {
+            jobs: usize::from(self.jobs),
+            recursive: self.recursive,
+            preserve_mode: self.preserve,
+        }
+    }
+}
+
+/// A transfer stopped by Ctrl-C.
+#[derive(Debug, thiserror::Error)]
+#[error("cancelled")]
+pub struct Cancelled;
+
+/// Runs a batch with progress shown as `out` says, until it ends or Ctrl-C;
+/// `Ok(false)` when any file failed (each failure is reported).
+pub async fn run<F, Fut>(
+    client: &Client,
+    out: &Output,
+    args: &TransferArgs,
+    verb: &str,
+    batch: F,
+) -> anyhow::Result<bool>
+where
+    F: FnOnce(Arc<dyn Observer>) -> Fut,
+    Fut: std::future::Future<Output = Summary>,
+{
+    let progress = Progress::new(Mode::choose(out.quiet, out.json));
+    let stats = match &args.stats {
+        Some(path) => Some(
+            StatsRecorder::start(path, progress.clone(), client.clone())
+                .with_context(|| format!("cannot write stats to {}", path.display()))?,
+        ),
+        None => None,
+    };
+    // Ctrl-C cancels the batch: dropping it aborts every transfer, which
+    // removes their temporary files and resets their streams.
+    let summary = tokio::select! {
+        summary = batch(progress.clone()) => summary,
+        _ = tokio::signal::ctrl_c() => {
+            progress.abandon();
+            if let Some(stats) = stats {
+                stats.stop().await?;
+            }
+            return Err(Cancelled.into());
+        }
+    };
+    if let Some(stats) = stats {
+        stats.stop().await?;
+    }
+    progress.finish(&summary, verb);
+    Ok(summary.ok())
+}
