@@ -18,7 +18,7 @@ use crate::{cmd, shell};
     propagate_version = true,
     max_term_width = 100
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
     pub global: Global,
     #[command(subcommand)]
@@ -27,7 +27,7 @@ pub struct Cli {
 
 /// Options every client command accepts, before or after the subcommand.
 #[derive(Debug, Args, Clone)]
-pub struct Global {
+pub(crate) struct Global {
     /// Trust a server that is not yet in known_hosts without asking, and pin it.
     #[arg(long, global = true)]
     pub accept_new: bool,
@@ -48,7 +48,7 @@ pub struct Global {
 
 /// A verb's arguments after the server it acts on.
 #[derive(Debug, Args)]
-pub struct OnServer<A: Args> {
+pub(crate) struct OnServer<A: Args> {
     /// Server, as HOST[:PORT] (default port 4433).
     pub host: Target,
     #[command(flatten)]
@@ -56,7 +56,7 @@ pub struct OnServer<A: Args> {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     Serve(cmd::serve::Args),
     Shell(shell::Args),
     Ls(OnServer<cmd::ls::Args>),
@@ -73,7 +73,7 @@ pub enum Command {
 impl Command {
     /// Runs the parsed command line; `Ok(false)` when some part failed (the
     /// failure was already reported).
-    pub async fn run(self, global: Global) -> anyhow::Result<bool> {
+    pub(crate) async fn run(self, global: Global) -> anyhow::Result<bool> {
         use cmd::{one_shot, Remote};
         let (host, verb) = match self {
             Command::Serve(args) => return cmd::serve::run(args).await,

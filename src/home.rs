@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 /// The state directory.
-pub fn dir() -> anyhow::Result<PathBuf> {
+pub(crate) fn dir() -> anyhow::Result<PathBuf> {
     if let Some(home) = std::env::var_os("FERRY_HOME").filter(|h| !h.is_empty()) {
         return Ok(PathBuf::from(home));
     }
@@ -16,16 +16,16 @@ pub fn dir() -> anyhow::Result<PathBuf> {
 }
 
 /// The client's pinned servers.
-pub fn known_hosts() -> anyhow::Result<PathBuf> {
+pub(crate) fn known_hosts() -> anyhow::Result<PathBuf> {
     Ok(dir()?.join("known_hosts"))
 }
 
 /// The server's default certificate directory.
-pub fn server_certs() -> anyhow::Result<PathBuf> {
+pub(crate) fn server_certs() -> anyhow::Result<PathBuf> {
     Ok(dir()?.join("server"))
 }
 
 /// The shell's history file.
-pub fn history() -> anyhow::Result<PathBuf> {
+pub(crate) fn history() -> anyhow::Result<PathBuf> {
     Ok(dir()?.join("history"))
 }

@@ -1,6 +1,10 @@
 //! The `ferry` binary: a thin layer over `ferry-server` and `ferry-client`
 //! that parses the command line, owns the terminal and maps outcomes to exit
 //! statuses (0 success, 1 failure, 2 usage).
+//!
+//! The doc comments on clap types here are the CLI's help text, written for
+//! `--help` rather than rustdoc (`HOST[:PORT]` is not a link).
+#![allow(rustdoc::broken_intra_doc_links)]
 
 mod cli;
 mod cmd;

@@ -11,7 +11,7 @@ use crate::{cli::Global, transfer::Cancelled};
 
 /// Where a command's results go, and in which form.
 #[derive(Debug, Clone, Copy)]
-pub struct Output {
+pub(crate) struct Output {
     /// One JSON object per line.
     pub json: bool,
     /// Nothing but errors.
@@ -20,7 +20,7 @@ pub struct Output {
 
 impl Output {
     /// As the global flags say.
-    pub fn new(global: &Global) -> Self {
+    pub(crate) fn new(global: &Global) -> Self {
         Output {
             json: global.json,
             quiet: global.quiet,
@@ -28,7 +28,7 @@ impl Output {
     }
 
     /// Prints entries (see [`print_entries`]) to stdout.
-    pub fn entries(
+    pub(crate) fn entries(
         &self,
         dir: Option<&RemotePath>,
         entries: &mut [Entry],
@@ -40,14 +40,14 @@ impl Output {
     }
 
     /// Prints one path's metadata to stdout.
-    pub fn stat(&self, path: &RemotePath, entry: &Entry) -> io::Result<()> {
+    pub(crate) fn stat(&self, path: &RemotePath, entry: &Entry) -> io::Result<()> {
         print_stat(&mut io::stdout().lock(), path, entry, self.json)
     }
 
     /// Prints the failure of one part of a command, so the rest can go on
     /// (`Ok(false)`); passes on what must stop the whole command (Ctrl-C, a
     /// closed stdout, a lost connection).
-    pub fn report(&self, result: anyhow::Result<bool>) -> anyhow::Result<bool> {
+    pub(crate) fn report(&self, result: anyhow::Result<bool>) -> anyhow::Result<bool> {
         match result {
             Ok(ok) => Ok(ok),
             Err(e) if e.is::<Cancelled>() || is_broken_pipe(&e) || is_connection_lost(&e) => Err(e),
@@ -62,7 +62,7 @@ impl Output {
 /// The message for an error, as the user should read it: the context
 /// around it, then the ferry error with the advice that goes with it (the
 /// library's errors already name their causes, so the chain stops there).
-pub fn describe(e: &anyhow::Error) -> String {
+pub(crate) fn describe(e: &anyhow::Error) -> String {
     let mut parts = Vec::new();
     for cause in e.chain() {
         if let Some(e) = cause.downcast_ref::<ConnectError>() {
@@ -79,7 +79,7 @@ pub fn describe(e: &anyhow::Error) -> String {
 }
 
 /// A connection failure, with what to do about it.
-pub fn describe_connect(e: &ConnectError) -> String {
+pub(crate) fn describe_connect(e: &ConnectError) -> String {
     match e {
         ConnectError::Timeout { target, .. } => {
             let port = target.rsplit(':').next().unwrap_or("4433");
@@ -121,7 +121,7 @@ pub fn describe_connect(e: &ConnectError) -> String {
 }
 
 /// A failed operation, with what to do about it.
-pub fn describe_request(e: &RequestError) -> String {
+pub(crate) fn describe_request(e: &RequestError) -> String {
     match e {
         RequestError::IsADirectory(path) => format!("{path}: is a directory (use -r)"),
         other => other.to_string(),
@@ -129,7 +129,7 @@ pub fn describe_request(e: &RequestError) -> String {
 }
 
 /// Whether an error is the loss of the connection (so the shell reconnects).
-pub fn is_connection_lost(e: &anyhow::Error) -> bool {
+pub(crate) fn is_connection_lost(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<RequestError>()
             .is_some_and(RequestError::is_connection_lost)
@@ -137,7 +137,7 @@ pub fn is_connection_lost(e: &anyhow::Error) -> bool {
 }
 
 /// Formats a Unix mode like `ls -l`: `drwxr-xr-x`.
-pub fn mode_string(kind: Kind, mode: u32) -> String {
+pub(crate) fn mode_string(kind: Kind, mode: u32) -> String {
     let mut s = String::with_capacity(10);
     s.push(kind.mark());
     for shift in [6, 3, 0] {
@@ -150,7 +150,7 @@ pub fn mode_string(kind: Kind, mode: u32) -> String {
 }
 
 /// Local time as `2026-11-23 03:41`.
-pub fn time_string(t: Option<Timestamp>) -> String {
+pub(crate) fn time_string(t: Option<Timestamp>) -> String {
     let Some(t) = t else {
         return "-".repeat(16);
     };
@@ -164,7 +164,7 @@ pub fn time_string(t: Option<Timestamp>) -> String {
 }
 
 /// RFC 3339 in UTC, for JSON.
-pub fn time_iso(t: Option<Timestamp>) -> Option<String> {
+pub(crate) fn time_iso(t: Option<Timestamp>) -> Option<String> {
     let t = t?;
     jiff::Timestamp::new(t.secs, t.nanos as i32)
         .ok()
@@ -172,7 +172,7 @@ pub fn time_iso(t: Option<Timestamp>) -> Option<String> {
 }
 
 /// Bytes for people: `1.5 MiB`.
-pub fn human_bytes(n: u64) -> String {
+pub(crate) fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     let mut value = n as f64;
     let mut unit = 0;
@@ -188,7 +188,7 @@ pub fn human_bytes(n: u64) -> String {
 }
 
 /// A rate for people: `123.4 MB/s` (decimal, like link speeds).
-pub fn human_rate(bytes: u64, secs: f64) -> String {
+pub(crate) fn human_rate(bytes: u64, secs: f64) -> String {
     if secs <= 0.0 {
         return "-".into();
     }
@@ -203,7 +203,7 @@ pub fn human_rate(bytes: u64, secs: f64) -> String {
 }
 
 /// One `ls -l` line.
-pub fn long_line(entry: &Entry, size_width: usize) -> String {
+pub(crate) fn long_line(entry: &Entry, size_width: usize) -> String {
     let suffix = if entry.kind == Kind::Dir { "/" } else { "" };
     format!(
         "{}  {:>size_width$}  {}  {}{suffix}",
@@ -216,7 +216,7 @@ pub fn long_line(entry: &Entry, size_width: usize) -> String {
 
 /// How listings are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Style {
+pub(crate) enum Style {
     /// Size and name.
     Short,
     /// `ls -l`: mode, size, time, name.
@@ -227,7 +227,7 @@ pub enum Style {
 
 impl Style {
     /// `--json` wins; else long or short.
-    pub fn new(long: bool, json: bool) -> Self {
+    pub(crate) fn new(long: bool, json: bool) -> Self {
         match (json, long) {
             (true, _) => Style::Json,
             (false, true) => Style::Long,
@@ -237,7 +237,7 @@ impl Style {
 }
 
 /// Prints entries sorted by name; `dir` completes their paths in JSON.
-pub fn print_entries(
+pub(crate) fn print_entries(
     out: &mut impl Write,
     dir: Option<&RemotePath>,
     entries: &mut [Entry],
@@ -263,7 +263,7 @@ pub fn print_entries(
 }
 
 /// One short `ls` line: the size (`-` for a directory) and the name.
-pub fn short_line(entry: &Entry, size_width: usize) -> String {
+pub(crate) fn short_line(entry: &Entry, size_width: usize) -> String {
     let (size, suffix) = match entry.kind {
         Kind::Dir => ("-".to_owned(), "/"),
         _ => (entry.size.to_string(), ""),
@@ -272,10 +272,10 @@ pub fn short_line(entry: &Entry, size_width: usize) -> String {
 }
 
 /// An entry as a JSON object.
-pub fn entry_json(e: &Entry, path: Option<&RemotePath>) -> serde_json::Value {
+pub(crate) fn entry_json(e: &Entry, path: Option<&RemotePath>) -> serde_json::Value {
     json!({
         "name": e.name,
-        "path": path.map(|p| p.to_string()),
+        "path": path.map(std::string::ToString::to_string),
         "kind": e.kind.as_str(),
         "size": e.size,
         "mtime": time_iso(e.mtime),
@@ -284,7 +284,7 @@ pub fn entry_json(e: &Entry, path: Option<&RemotePath>) -> serde_json::Value {
 }
 
 /// Prints `stat` output for one path.
-pub fn print_stat(
+pub(crate) fn print_stat(
     out: &mut impl Write,
     path: &RemotePath,
     e: &Entry,
@@ -306,12 +306,12 @@ pub fn print_stat(
 }
 
 /// An error as a JSON line.
-pub fn error_json(name: &str, e: &RequestError) -> serde_json::Value {
+pub(crate) fn error_json(name: &str, e: &RequestError) -> serde_json::Value {
     json!({ "name": name, "ok": false, "code": e.code(), "error": describe_request(e) })
 }
 
 /// Whether an error is only a closed stdout pipe.
-pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+pub(crate) fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<io::Error>()
             .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)

@@ -27,7 +27,7 @@ const MAX_BARS: usize = 5;
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// indicatif bars on the terminal.
     Bars,
     /// One line per finished file, then a summary.
@@ -40,7 +40,7 @@ pub enum Mode {
 
 impl Mode {
     /// Bars only when both stdout and stderr are terminals.
-    pub fn choose(quiet: bool, json: bool) -> Mode {
+    pub(crate) fn choose(quiet: bool, json: bool) -> Mode {
         if json {
             Mode::Json
         } else if quiet {
@@ -60,7 +60,7 @@ struct Bars {
 }
 
 /// Collects a batch's progress and shows it.
-pub struct Progress {
+pub(crate) struct Progress {
     mode: Mode,
     start: Instant,
     bytes: AtomicU64,
@@ -73,7 +73,7 @@ pub struct Progress {
 
 impl Progress {
     /// A progress display in `mode`.
-    pub fn new(mode: Mode) -> Arc<Self> {
+    pub(crate) fn new(mode: Mode) -> Arc<Self> {
         let bars = (mode == Mode::Bars).then(|| {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
             let total = multi.add(ProgressBar::new(0));
@@ -104,12 +104,12 @@ impl Progress {
     }
 
     /// Bytes moved so far.
-    pub fn bytes(&self) -> u64 {
+    pub(crate) fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
     }
 
     /// Files in flight now.
-    pub fn in_flight(&self) -> usize {
+    pub(crate) fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Relaxed)
     }
 
@@ -128,14 +128,14 @@ impl Progress {
     }
 
     /// Clears the bars of a cancelled batch.
-    pub fn abandon(&self) {
+    pub(crate) fn abandon(&self) {
         if let Some(bars) = &self.bars {
             let _ = bars.multi.clear();
         }
     }
 
     /// Clears the bars and prints the summary (and every failure, to stderr).
-    pub fn finish(&self, summary: &Summary, verb: &str) {
+    pub(crate) fn finish(&self, summary: &Summary, verb: &str) {
         if let Some(bars) = &self.bars {
             bars.total.finish_and_clear();
             let _ = bars.multi.clear();
@@ -261,19 +261,23 @@ impl Observer for Progress {
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Records `seconds,bytes,rate_bps,smoothed_bps,in_flight,rtt_ms` every
 /// 100 ms into `path` until the returned guard is stopped.
-pub struct StatsRecorder {
+pub(crate) struct StatsRecorder {
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl StatsRecorder {
     /// Starts recording.
-    pub fn start(path: &Path, progress: Arc<Progress>, client: Client) -> std::io::Result<Self> {
+    pub(crate) fn start(
+        path: &Path,
+        progress: Arc<Progress>,
+        client: Client,
+    ) -> std::io::Result<Self> {
         let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
         writeln!(out, "seconds,bytes,rate_bps,smoothed_bps,in_flight,rtt_ms")?;
         let (stop, mut stopped) = tokio::sync::oneshot::channel();
@@ -315,7 +319,7 @@ impl StatsRecorder {
     }
 
     /// Writes the last row and closes the file.
-    pub async fn stop(self) -> anyhow::Result<()> {
+    pub(crate) async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop.send(());
         self.task.await??;
         Ok(())

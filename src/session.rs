@@ -12,7 +12,7 @@ use ferry_client::{Client, ConnectOptions, Fingerprint, Target, Trust};
 use crate::{cli::Global, home};
 
 /// Connects to `target` as the global flags say.
-pub async fn connect(global: &Global, target: &Target) -> anyhow::Result<Client> {
+pub(crate) async fn connect(global: &Global, target: &Target) -> anyhow::Result<Client> {
     let trust = if let Some(fp) = global.fingerprint {
         Trust::Fingerprint(fp)
     } else if global.accept_new {

@@ -13,7 +13,7 @@ use crate::{
 
 /// Options shared by get and put.
 #[derive(Debug, clap::Args, Clone)]
-pub struct TransferArgs {
+pub(crate) struct TransferArgs {
     /// Copy directories recursively.
     #[arg(short, long)]
     pub recursive: bool,
@@ -31,7 +31,7 @@ pub struct TransferArgs {
 
 impl TransferArgs {
     /// The library's options.
-    pub fn options(&self) -> TransferOptions {
+    pub(crate) fn options(&self) -> TransferOptions {
         TransferOptions {
             jobs: usize::from(self.jobs),
             recursive: self.recursive,
@@ -43,11 +43,11 @@ impl TransferArgs {
 /// A transfer stopped by Ctrl-C.
 #[derive(Debug, thiserror::Error)]
 #[error("cancelled")]
-pub struct Cancelled;
+pub(crate) struct Cancelled;
 
 /// Runs a batch with progress shown as `out` says, until it ends or Ctrl-C;
 /// `Ok(false)` when any file failed (each failure is reported).
-pub async fn run<F, Fut>(
+pub(crate) async fn run<F, Fut>(
     client: &Client,
     out: &Output,
     args: &TransferArgs,

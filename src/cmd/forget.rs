@@ -9,12 +9,12 @@ use crate::home;
 /// Remove a server's pinned certificate from known_hosts (after it
 /// legitimately changed).
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Server, as HOST[:PORT].
     pub host: Target,
 }
 
-pub fn run(args: &Args) -> anyhow::Result<bool> {
+pub(crate) fn run(args: &Args) -> anyhow::Result<bool> {
     let path = home::known_hosts()?;
     let mut known =
         KnownHosts::load(&path).with_context(|| format!("cannot read {}", path.display()))?;

@@ -9,7 +9,7 @@ use crate::transfer::{self, TransferArgs};
 
 /// Download remote files (globs allowed, quoted) into a local directory.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Remote files, directories (with -r) or quoted globs.
     #[arg(required = true)]
     pub remote: Vec<String>,
@@ -21,7 +21,7 @@ pub struct Args {
     pub transfer: TransferArgs,
 }
 
-pub async fn run(session: &Session, args: Args) -> anyhow::Result<bool> {
+pub(crate) async fn run(session: &Session, args: Args) -> anyhow::Result<bool> {
     let client = &session.client;
     let opts = args.transfer.options();
     // Relative local paths resolve against the local working directory,

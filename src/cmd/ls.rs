@@ -9,7 +9,7 @@ use crate::output::Style;
 
 /// List remote files with sizes (-l: kind, size, time); globs allowed.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Long format: kind and mode, size, modification time, name.
     #[arg(short = 'l')]
     pub long: bool,
@@ -17,7 +17,7 @@ pub struct Args {
     pub paths: Vec<String>,
 }
 
-pub async fn run(session: &Session, args: Args) -> anyhow::Result<bool> {
+pub(crate) async fn run(session: &Session, args: Args) -> anyhow::Result<bool> {
     let paths = if args.paths.is_empty() {
         vec![".".to_owned()]
     } else {

@@ -4,7 +4,7 @@ use super::{each, Session};
 
 /// Create remote directories.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Create missing parents; an existing directory is not an error.
     #[arg(short, long)]
     pub parents: bool,
@@ -13,7 +13,7 @@ pub struct Args {
     pub dirs: Vec<String>,
 }
 
-pub async fn run(session: &Session, args: Args) -> anyhow::Result<bool> {
+pub(crate) async fn run(session: &Session, args: Args) -> anyhow::Result<bool> {
     each(session, &args.dirs, |path| async move {
         Ok(session.client.mkdir(&path, args.parents).await?)
     })

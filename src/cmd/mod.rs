@@ -4,16 +4,16 @@
 //! place for both the one-shot commands and the shell; [`Session`] is what
 //! such a verb runs with.
 
-pub mod forget;
-pub mod get;
-pub mod ls;
-pub mod mkdir;
-pub mod mv;
-pub mod put;
-pub mod rm;
-pub mod rmdir;
-pub mod serve;
-pub mod stat;
+pub(crate) mod forget;
+pub(crate) mod get;
+pub(crate) mod ls;
+pub(crate) mod mkdir;
+pub(crate) mod mv;
+pub(crate) mod put;
+pub(crate) mod rm;
+pub(crate) mod rmdir;
+pub(crate) mod serve;
+pub(crate) mod stat;
 
 use anyhow::Context as _;
 use clap::Subcommand;
@@ -23,7 +23,7 @@ use crate::{cli::Global, output::Output, session};
 
 /// A verb that acts on a server.
 #[derive(Debug, Subcommand)]
-pub enum Remote {
+pub(crate) enum Remote {
     Ls(ls::Args),
     Stat(stat::Args),
     Mkdir(mkdir::Args),
@@ -37,7 +37,7 @@ pub enum Remote {
 impl Remote {
     /// Runs the verb; `Ok(false)` when some part of it failed (and was
     /// reported).
-    pub async fn run(self, session: &Session) -> anyhow::Result<bool> {
+    pub(crate) async fn run(self, session: &Session) -> anyhow::Result<bool> {
         match self {
             Remote::Ls(args) => ls::run(session, args).await,
             Remote::Stat(args) => stat::run(session, args).await,
@@ -53,7 +53,7 @@ impl Remote {
 
 /// What a remote verb runs with.
 #[derive(Debug)]
-pub struct Session {
+pub(crate) struct Session {
     /// The connection.
     pub client: Client,
     /// The remote working directory paths resolve against (`/` for the
@@ -65,19 +65,19 @@ pub struct Session {
 
 impl Session {
     /// Resolves a path the user typed against the working directory.
-    pub fn resolve(&self, input: &str) -> anyhow::Result<RemotePath> {
+    pub(crate) fn resolve(&self, input: &str) -> anyhow::Result<RemotePath> {
         resolve(&self.cwd, input)
     }
 }
 
 /// Resolves a path the user typed against `cwd`.
-pub fn resolve(cwd: &RemotePath, input: &str) -> anyhow::Result<RemotePath> {
+pub(crate) fn resolve(cwd: &RemotePath, input: &str) -> anyhow::Result<RemotePath> {
     cwd.resolve(input)
         .with_context(|| format!("invalid remote path '{input}'"))
 }
 
 /// A one-shot command: connect, run the verb from `/`, close.
-pub async fn one_shot(global: &Global, host: &Target, verb: Remote) -> anyhow::Result<bool> {
+pub(crate) async fn one_shot(global: &Global, host: &Target, verb: Remote) -> anyhow::Result<bool> {
     let client = session::connect(global, host).await?;
     let session = Session {
         client,
@@ -92,7 +92,11 @@ pub async fn one_shot(global: &Global, host: &Target, verb: Remote) -> anyhow::R
 /// Runs `op` on each path, reporting a failure and carrying on with the
 /// rest; what must stop the whole command (Ctrl-C, a closed stdout, a lost
 /// connection) is passed on.
-pub async fn each<F, Fut>(session: &Session, inputs: &[String], op: F) -> anyhow::Result<bool>
+pub(crate) async fn each<F, Fut>(
+    session: &Session,
+    inputs: &[String],
+    op: F,
+) -> anyhow::Result<bool>
 where
     F: Fn(RemotePath) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,

@@ -7,7 +7,7 @@ use crate::transfer::{self, TransferArgs};
 
 /// Upload local files (globs allowed) into a remote directory.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Local files, directories (with -r) or globs.
     #[arg(required = true)]
     pub local: Vec<String>,
@@ -19,7 +19,7 @@ pub struct Args {
     pub transfer: TransferArgs,
 }
 
-pub async fn run(session: &Session, args: Args) -> anyhow::Result<bool> {
+pub(crate) async fn run(session: &Session, args: Args) -> anyhow::Result<bool> {
     let client = &session.client;
     let opts = args.transfer.options();
     let dest = session.resolve(args.to.as_deref().unwrap_or("."))?;

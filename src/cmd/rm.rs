@@ -6,13 +6,13 @@ use super::Session;
 
 /// Remove remote files (globs allowed); refuses directories.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Remote files or globs.
     #[arg(required = true)]
     pub paths: Vec<String>,
 }
 
-pub async fn run(session: &Session, args: Args) -> anyhow::Result<bool> {
+pub(crate) async fn run(session: &Session, args: Args) -> anyhow::Result<bool> {
     let mut ok = true;
     for pattern in &args.paths {
         let matches = match glob::expand_remote(&session.client, &session.cwd, pattern).await {

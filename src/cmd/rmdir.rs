@@ -4,13 +4,13 @@ use super::{each, Session};
 
 /// Remove empty remote directories.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Remote directories.
     #[arg(required = true)]
     pub dirs: Vec<String>,
 }
 
-pub async fn run(session: &Session, args: Args) -> anyhow::Result<bool> {
+pub(crate) async fn run(session: &Session, args: Args) -> anyhow::Result<bool> {
     each(session, &args.dirs, |path| async move {
         Ok(session.client.rmdir(&path).await?)
     })

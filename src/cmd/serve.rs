@@ -13,7 +13,7 @@ use crate::home;
 
 /// Share a directory over QUIC.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Directory to share.
     #[arg(default_value = ".")]
     pub root: PathBuf,
@@ -27,7 +27,7 @@ pub struct Args {
     pub certs: Option<PathBuf>,
 }
 
-pub async fn run(args: Args) -> anyhow::Result<bool> {
+pub(crate) async fn run(args: Args) -> anyhow::Result<bool> {
     init_logging();
     let certs = match args.certs {
         Some(dir) => dir,

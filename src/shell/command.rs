@@ -18,7 +18,7 @@ use crate::cmd::Remote;
 /// here.
 #[derive(Debug, Parser)]
 #[command(multicall = true, disable_help_subcommand = true)]
-pub enum Command {
+pub(super) enum Command {
     /// Print the remote working directory.
     Pwd,
     /// Print the local working directory.
@@ -63,7 +63,7 @@ pub enum Command {
 
 /// What a command's arguments name, for completion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Args {
+pub(super) enum Args {
     /// No arguments worth completing.
     Nothing,
     /// Remote paths.
@@ -76,7 +76,7 @@ pub enum Args {
 
 /// A row of the command table.
 #[derive(Debug)]
-pub struct Spec {
+pub(super) struct Spec {
     /// The canonical name.
     pub name: &'static str,
     /// Its arguments, as `help` shows them (what it does comes from its
@@ -90,7 +90,7 @@ pub struct Spec {
 }
 
 /// Every command, in the order `help` lists them.
-pub const COMMANDS: &[Spec] = &[
+pub(super) const COMMANDS: &[Spec] = &[
     Spec {
         name: "pwd",
         usage: "",
@@ -192,7 +192,7 @@ pub const COMMANDS: &[Spec] = &[
 impl Spec {
     /// What the word after `prev` names: an option's value may differ from
     /// the command's other arguments (`get … -o LOCALDIR`).
-    pub fn arg_after(&self, prev: Option<&str>) -> Args {
+    pub(super) fn arg_after(&self, prev: Option<&str>) -> Args {
         match (self.name, prev) {
             ("get", Some("-o" | "--output")) => Args::Local,
             ("put", Some("--to")) => Args::Remote,
@@ -202,7 +202,7 @@ impl Spec {
     }
 
     /// The command with its arguments: `get REMOTE... [-o LOCALDIR] …`.
-    pub fn synopsis(&self) -> String {
+    pub(super) fn synopsis(&self) -> String {
         if self.usage.is_empty() {
             self.name.to_owned()
         } else {
@@ -211,7 +211,7 @@ impl Spec {
     }
 
     /// What the command does, from its clap definition.
-    pub fn about(&self) -> String {
+    pub(super) fn about(&self) -> String {
         Command::command()
             .find_subcommand(self.name)
             .and_then(|c| c.get_about())
@@ -221,7 +221,7 @@ impl Spec {
 
     /// The line `help` prints for this command, the description starting
     /// two spaces after a synopsis `width` wide.
-    pub fn help_line(&self, width: usize) -> String {
+    pub(super) fn help_line(&self, width: usize) -> String {
         let synopsis = self.synopsis();
         let aliases = if self.aliases.is_empty() {
             String::new()
@@ -238,7 +238,7 @@ fn case_insensitive(alias: &str) -> bool {
 }
 
 /// Finds the command a name or alias stands for.
-pub fn lookup(word: &str) -> Option<&'static Spec> {
+pub(super) fn lookup(word: &str) -> Option<&'static Spec> {
     COMMANDS
         .iter()
         .find(|s| s.name == word || s.aliases.contains(&word))
@@ -252,7 +252,7 @@ pub fn lookup(word: &str) -> Option<&'static Spec> {
 }
 
 /// Every name a command can be typed as, for completion.
-pub fn all_names() -> impl Iterator<Item = &'static str> {
+pub(super) fn all_names() -> impl Iterator<Item = &'static str> {
     COMMANDS
         .iter()
         .flat_map(|s| std::iter::once(s.name).chain(s.aliases.iter().copied()))
@@ -260,7 +260,7 @@ pub fn all_names() -> impl Iterator<Item = &'static str> {
 
 /// Why a line could not be run.
 #[derive(Debug, thiserror::Error)]
-pub enum ParseError {
+pub(super) enum ParseError {
     /// Quotes or escapes are unbalanced.
     #[error(transparent)]
     Split(#[from] SplitError),
@@ -273,7 +273,7 @@ pub enum ParseError {
 }
 
 /// Parses a line; `Ok(None)` for a line with no words.
-pub fn parse(line: &str) -> Result<Option<Command>, ParseError> {
+pub(super) fn parse(line: &str) -> Result<Option<Command>, ParseError> {
     let mut words = split(line)?;
     let Some(first) = words.first_mut() else {
         return Ok(None);
@@ -287,7 +287,7 @@ pub fn parse(line: &str) -> Result<Option<Command>, ParseError> {
 
 /// Why a line does not split into words.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SplitError {
+pub(super) enum SplitError {
     /// A quote was opened and never closed.
     #[error("unterminated {0} quote")]
     Unterminated(&'static str),
@@ -299,7 +299,7 @@ pub enum SplitError {
 /// A word of a line, unquoted, and the byte offset where it starts
 /// (including any opening quote).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Word {
+pub(super) struct Word {
     /// The word with quotes and escapes removed.
     pub text: String,
     /// Where it starts in the line.
@@ -380,7 +380,7 @@ fn lex(line: &str) -> Lexed {
 }
 
 /// Splits a whole line into words.
-pub fn split(line: &str) -> Result<Vec<String>, SplitError> {
+pub(super) fn split(line: &str) -> Result<Vec<String>, SplitError> {
     let lexed = lex(line);
     match lexed.open {
         Some(e) => Err(e),
@@ -391,7 +391,7 @@ pub fn split(line: &str) -> Result<Vec<String>, SplitError> {
 /// Splits the text before the cursor for completion: the finished words,
 /// and the word being typed (empty, starting at the cursor, after
 /// whitespace). Unclosed quotes are fine here.
-pub fn split_for_completion(before_cursor: &str) -> (Vec<Word>, Word) {
+pub(super) fn split_for_completion(before_cursor: &str) -> (Vec<Word>, Word) {
     let mut lexed = lex(before_cursor);
     let current = if lexed.ends_in_word {
         lexed.words.pop()
@@ -407,7 +407,7 @@ pub fn split_for_completion(before_cursor: &str) -> (Vec<Word>, Word) {
 
 /// Quotes a word so that [`split`] gives it back: backslashes before
 /// whitespace, quotes and backslashes.
-pub fn escape(word: &str) -> String {
+pub(super) fn escape(word: &str) -> String {
     let mut out = String::with_capacity(word.len());
     for c in word.chars() {
         if c.is_whitespace() || matches!(c, '\'' | '"' | '\\') {

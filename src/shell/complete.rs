@@ -33,7 +33,7 @@ struct Name {
 }
 
 /// The rustyline helper: completion, nothing else.
-pub struct ShellHelper {
+pub(super) struct ShellHelper {
     handle: Handle,
     client: Option<Client>,
     cwd: RemotePath,
@@ -42,7 +42,7 @@ pub struct ShellHelper {
 }
 
 impl ShellHelper {
-    pub fn new(handle: Handle) -> Self {
+    pub(super) fn new(handle: Handle) -> Self {
         ShellHelper {
             handle,
             client: None,
@@ -54,7 +54,7 @@ impl ShellHelper {
     /// Called before each prompt: the connection and directory completion
     /// should use, and a fresh cache (the previous command may have changed
     /// what is there).
-    pub fn reset(&mut self, client: Option<Client>, cwd: RemotePath) {
+    pub(super) fn reset(&mut self, client: Option<Client>, cwd: RemotePath) {
         self.client = client;
         self.cwd = cwd;
         self.cache.get_mut().clear();

@@ -18,14 +18,14 @@ use ferry_client::{glob, Entry, Kind, Timestamp};
 use crate::{cli::Global, output};
 
 /// `lpwd`.
-pub fn lpwd() -> anyhow::Result<bool> {
+pub(super) fn lpwd() -> anyhow::Result<bool> {
     let dir = std::env::current_dir().context("cannot read the local working directory")?;
     writeln!(std::io::stdout(), "{}", dir.display())?;
     Ok(true)
 }
 
 /// `lcd [DIR]`: to DIR, or to $HOME.
-pub fn lcd(dir: Option<PathBuf>) -> anyhow::Result<bool> {
+pub(super) fn lcd(dir: Option<PathBuf>) -> anyhow::Result<bool> {
     let dir = match dir {
         Some(dir) => expand_home(dir),
         None => std::env::var_os("HOME")
@@ -37,7 +37,7 @@ pub fn lcd(dir: Option<PathBuf>) -> anyhow::Result<bool> {
 }
 
 /// `lmkdir [-p] DIR...`: reports each failure and carries on.
-pub fn lmkdir(dirs: &[PathBuf], parents: bool) -> bool {
+pub(super) fn lmkdir(dirs: &[PathBuf], parents: bool) -> bool {
     let mut ok = true;
     for dir in dirs {
         let dir = expand_home(dir.clone());
@@ -56,7 +56,7 @@ pub fn lmkdir(dirs: &[PathBuf], parents: bool) -> bool {
 
 /// `lls [-l] [PATH...]`: a directory's entries, a file's own entry, or a
 /// glob's matches, in the same forms as `ls`.
-pub fn lls(global: &Global, paths: &[PathBuf], long: bool) -> anyhow::Result<bool> {
+pub(super) fn lls(global: &Global, paths: &[PathBuf], long: bool) -> anyhow::Result<bool> {
     let default = [PathBuf::from(".")];
     let paths = if paths.is_empty() {
         &default[..]

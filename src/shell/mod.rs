@@ -58,7 +58,7 @@ use crate::{
 /// Open an interactive shell on a server (reads commands from stdin when it
 /// is not a terminal).
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Server, as HOST[:PORT].
     pub host: Target,
     /// Run the commands in FILE, stopping at the first failure unless the
@@ -69,7 +69,7 @@ pub struct Args {
 
 /// Runs the shell: interactively on a terminal, else the batch file or the
 /// lines piped on stdin. `Ok(false)` when a batch stopped at a failure.
-pub async fn run(global: &Global, args: Args) -> anyhow::Result<bool> {
+pub(crate) async fn run(global: &Global, args: Args) -> anyhow::Result<bool> {
     // Take SIGINT from its default (killing the process) for good: tokio
     // keeps its handler for the life of the process.
     let _ = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())

@@ -119,8 +119,10 @@ fn check_every_command(env: &Env, out: &Output) {
             .iter()
             .filter(|(c, _)| c == cmd)
             .nth(nth)
-            .map(|(_, o)| o.as_str())
-            .unwrap_or_else(|| panic!("no {cmd:?} #{nth} in\n{stdout}"))
+            .map_or_else(
+                || panic!("no {cmd:?} #{nth} in\n{stdout}"),
+                |(_, o)| o.as_str(),
+            )
     };
 
     // Remote and local working directories.

@@ -178,9 +178,7 @@ fn wait_for_partial(dir: &Path, deadline: Duration) -> bool {
     while start.elapsed() < deadline {
         for e in std::fs::read_dir(dir).unwrap().flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".ferry-part")
-                && e.metadata().map(|m| m.len() > (8 << 20)).unwrap_or(false)
-            {
+            if name.ends_with(".ferry-part") && e.metadata().is_ok_and(|m| m.len() > (8 << 20)) {
                 return true;
             }
         }

@@ -9,10 +9,10 @@ use std::{
     time::Duration,
 };
 
-pub const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
+pub(crate) const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
 
 /// A running server process, killed (by its PID) when dropped.
-pub struct Server {
+pub(crate) struct Server {
     pub child: Child,
     pub port: u16,
     pub fingerprint: String,
@@ -23,7 +23,7 @@ pub struct Server {
 impl Server {
     /// Starts `ferry serve ROOT --listen 127.0.0.1:PORT --certs CERTS` and
     /// waits for it to print its address and fingerprint.
-    pub fn start(root: &Path, certs: &Path, port: u16, log: &Path) -> Server {
+    pub(crate) fn start(root: &Path, certs: &Path, port: u16, log: &Path) -> Server {
         let stderr = std::fs::File::create(log).expect("server log");
         let mut child = Command::new(FERRY)
             .args(["serve", root.to_str().unwrap(), "--listen"])
@@ -47,15 +47,12 @@ impl Server {
         });
         let (mut port, mut fingerprint) = (None, None);
         while port.is_none() || fingerprint.is_none() {
-            let line = match rx.recv_timeout(Duration::from_secs(20)) {
-                Ok(line) => line,
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!(
-                        "server did not start: {}",
-                        std::fs::read_to_string(log).unwrap_or_default()
-                    );
-                }
+            let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) else {
+                let _ = child.kill();
+                panic!(
+                    "server did not start: {}",
+                    std::fs::read_to_string(log).unwrap_or_default()
+                );
             };
             if let Some(addr) = line.trim().strip_prefix("listening on ") {
                 port = addr.rsplit(':').next().and_then(|p| p.parse().ok());
@@ -74,7 +71,7 @@ impl Server {
     }
 
     /// Kills the server at once (SIGKILL) and waits for it.
-    pub fn stop_now(&mut self) {
+    pub(crate) fn stop_now(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -89,7 +86,7 @@ impl Drop for Server {
 
 /// A scratch world: `root/` served by a live server, `home/` as FERRY_HOME,
 /// `local/` for the client's files.
-pub struct Env {
+pub(crate) struct Env {
     pub dir: tempfile::TempDir,
     pub root: PathBuf,
     pub home: PathBuf,
@@ -98,7 +95,7 @@ pub struct Env {
 }
 
 impl Env {
-    pub fn new() -> Env {
+    pub(crate) fn new() -> Env {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path().join("root");
         let home = dir.path().join("home");
@@ -121,12 +118,12 @@ impl Env {
         }
     }
 
-    pub fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         format!("127.0.0.1:{}", self.server.port)
     }
 
     /// A `ferry` command with FERRY_HOME set, run from `local/`, stdin closed.
-    pub fn cmd(&self) -> Command {
+    pub(crate) fn cmd(&self) -> Command {
         let mut c = Command::new(FERRY);
         c.env("FERRY_HOME", &self.home)
             .env_remove("RUST_LOG")
@@ -136,7 +133,7 @@ impl Env {
     }
 
     /// Runs `ferry ARGS --accept-new` and returns its output.
-    pub fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.cmd()
             .args(args)
             .arg("--accept-new")
@@ -145,7 +142,7 @@ impl Env {
     }
 
     /// Runs `ferry ARGS --accept-new` and insists that it succeeds.
-    pub fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
         assert!(
             out.status.success(),
@@ -157,7 +154,7 @@ impl Env {
 
     /// Runs `ferry ARGS --accept-new`, insists that it fails, and returns
     /// its stderr.
-    pub fn fails(&self, args: &[&str]) -> String {
+    pub(crate) fn fails(&self, args: &[&str]) -> String {
         let out = self.run(args);
         assert!(
             !out.status.success(),
@@ -169,17 +166,17 @@ impl Env {
     }
 
     /// Writes a file under the served root.
-    pub fn remote_file(&self, rel: &str, contents: &[u8]) -> PathBuf {
+    pub(crate) fn remote_file(&self, rel: &str, contents: &[u8]) -> PathBuf {
         write(&self.root.join(rel), contents)
     }
 
     /// Writes a file under the client's local directory.
-    pub fn local_file(&self, rel: &str, contents: &[u8]) -> PathBuf {
+    pub(crate) fn local_file(&self, rel: &str, contents: &[u8]) -> PathBuf {
         write(&self.local.join(rel), contents)
     }
 }
 
-pub fn write(path: &Path, contents: &[u8]) -> PathBuf {
+pub(crate) fn write(path: &Path, contents: &[u8]) -> PathBuf {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).unwrap();
     }
@@ -189,7 +186,7 @@ pub fn write(path: &Path, contents: &[u8]) -> PathBuf {
 
 /// Deterministic pseudo-random bytes (xorshift), so contents differ per
 /// file and per position.
-pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
+pub(crate) fn bytes(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let mut out = Vec::with_capacity(len + 8);
     while out.len() < len {
@@ -203,7 +200,7 @@ pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
 }
 
 /// Everything a failed command said, for assertion messages.
-pub fn show(out: &Output) -> String {
+pub(crate) fn show(out: &Output) -> String {
     format!(
         "status: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
         out.status.code(),
@@ -213,7 +210,7 @@ pub fn show(out: &Output) -> String {
 }
 
 /// Names in a directory (sorted), including hidden ones.
-pub fn names(dir: &Path) -> Vec<String> {
+pub(crate) fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -223,8 +220,6 @@ pub fn names(dir: &Path) -> Vec<String> {
 }
 
 /// Whether this process runs as root (file modes do not stop root).
-pub fn is_root() -> bool {
-    std::fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        .unwrap_or(false)
+pub(crate) fn is_root() -> bool {
+    std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
 }

@@ -436,7 +436,7 @@ fn walk_local(dir: &Path, remote: &RemotePath, plan: &mut Plan) {
         }
     };
     let mut entries: Vec<_> = entries.flatten().collect();
-    entries.sort_by_key(|e| e.file_name());
+    entries.sort_by_key(std::fs::DirEntry::file_name);
     for entry in entries {
         let path = entry.path();
         let Ok(kind) = entry.file_type() else {
@@ -452,7 +452,7 @@ fn walk_local(dir: &Path, remote: &RemotePath, plan: &mut Plan) {
         if kind.is_dir() {
             walk_local(&path, &child, plan);
         } else if kind.is_file() {
-            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            let size = entry.metadata().map_or(0, |m| m.len());
             plan.files.push(FileJob {
                 display: path.display().to_string(),
                 remote: child,

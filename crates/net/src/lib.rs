@@ -8,7 +8,7 @@
 //! - [`pump`]: moving file bytes between storage ([`ChunkSource`],
 //!   [`ChunkSink`]) and a stream in large chunks, overlapping storage and
 //!   network work, with memory bounded per stream whatever the file size.
-//! - [`file`]: local files as chunk sources and sinks, one trip to the
+//! - [`file`](mod@file): local files as chunk sources and sinks, one trip to the
 //!   blocking pool per chunk.
 //! - [`transport`]: the transport parameters (flow-control windows, stream
 //!   limits, timeouts), the UDP socket set-up and the crypto provider, so both

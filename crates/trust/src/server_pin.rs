@@ -34,7 +34,10 @@ impl PinVerifier {
 
     /// The fingerprint the server presented, once the handshake got that far.
     pub fn seen(&self) -> Option<Fingerprint> {
-        *self.seen.lock().unwrap_or_else(|e| e.into_inner())
+        *self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -48,7 +51,10 @@ impl ServerCertVerifier for PinVerifier {
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let fp = Fingerprint::of_der(end_entity);
-        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(fp);
+        *self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(fp);
         match self.expected {
             Some(expected) if expected != fp => Err(rustls::Error::InvalidCertificate(
                 CertificateError::ApplicationVerificationFailure,

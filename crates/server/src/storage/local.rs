@@ -426,8 +426,7 @@ fn part_name(name: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
+        .map_or(0, |d| d.subsec_nanos());
     let nonce = (u64::from(std::process::id()) << 32 | u64::from(nanos))
         ^ COUNTER
             .fetch_add(1, Ordering::Relaxed)
