@@ -287,3 +287,83 @@ fn malformed_and_oversized_requests_only_fail_their_own_stream() {
         "failed requests are logged: {log}"
     );
 }
+
+/// Hundreds of uploads that stall right after their header hold no server
+/// thread: another client's `ls`, through the real binary, is answered
+/// while they are all still pending (before the stall timeout ends them).
+#[test]
+fn stalled_uploads_do_not_starve_other_clients() {
+    let env = Env::new();
+    env.remote_file("visible.txt", b"x");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let held = rt.block_on(async {
+        let target = env.host().parse().unwrap();
+        let client = ferry_client::connect(
+            &target,
+            &ConnectOptions {
+                known_hosts: env.home.join("known_hosts"),
+                trust: Trust::AcceptNew,
+                timeout: Duration::from_secs(10),
+                identity: None,
+            },
+        )
+        .await
+        .unwrap();
+        let conn = client.connection().clone();
+        // More than tokio's 512 blocking threads, which a thread per
+        // upload would exhaust.
+        let mut held = Vec::new();
+        for i in 0..600 {
+            let (mut send, recv) = conn.open_bi().await.unwrap();
+            let put = Request::Put(PutRequest {
+                path: format!("/stalled{i}.bin"),
+                size: 1 << 20,
+                offset: 0,
+                mtime: None,
+                mode: None,
+            });
+            ferry_net::write_frame(&mut send, &put).await.unwrap();
+            send.write_all(&[7u8; 100]).await.unwrap();
+            held.push((send, recv));
+        }
+        (client, held)
+    });
+    let parts = || {
+        names(&env.root)
+            .iter()
+            .filter(|n| n.ends_with(".ferry-part"))
+            .count()
+    };
+    let start = std::time::Instant::now();
+    while parts() < 200 && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        parts() >= 200,
+        "the uploads reached the server: {}",
+        parts()
+    );
+
+    let mut ls = env
+        .cmd()
+        .args(["ls", &env.host(), "--accept-new"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A hang, not a speed: the stalled uploads end after 30 s, so an `ls`
+    // stuck behind them would only return after that.
+    let deadline = std::time::Instant::now() + Duration::from_secs(25);
+    while ls.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = ls.kill();
+            panic!("ls hung behind the stalled uploads");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = ls.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("visible.txt"));
+    assert!(parts() > 0, "the stalled uploads were still pending");
+    drop(held);
+    drop(rt);
+}

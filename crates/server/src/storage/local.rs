@@ -59,7 +59,7 @@ impl LocalStorage {
     async fn blocking<T, F>(&self, path: &RemotePath, op: F) -> Result<T, StorageError>
     where
         T: Send + 'static,
-        F: FnOnce(&Dir) -> Result<T, StorageError> + Send + 'static,
+        F: FnOnce(&Arc<Dir>) -> Result<T, StorageError> + Send + 'static,
     {
         let root = self.root.clone();
         tokio::task::spawn_blocking(move || op(&root))
@@ -284,22 +284,29 @@ impl ReadHandle for LocalReader {
 
 /// An upload in progress: a temporary file in the destination directory that
 /// is renamed over the destination on commit and removed if dropped before.
+/// It holds the file open and nothing else (paths are kept relative to the
+/// root), so an upload costs one file descriptor.
 struct LocalWriter {
-    dir: Arc<Dir>,
+    root: Arc<Dir>,
+    /// The temporary file, relative to the root.
     temp: String,
-    name: String,
     path: RemotePath,
     sink: FileSink,
     committed: bool,
 }
 
 impl LocalWriter {
-    fn create(root: &Dir, path: RemotePath) -> Result<Self, StorageError> {
+    fn create(root: &Arc<Dir>, path: RemotePath) -> Result<Self, StorageError> {
         let (Some(name), Some(parent)) = (path.file_name(), path.parent()) else {
             return Err(StorageError::IsADirectory(path));
         };
-        let dir = open_dir(root, &parent)?;
-        if let Ok(meta) = dir.symlink_metadata(name) {
+        let meta = root
+            .metadata(rel(&parent))
+            .map_err(StorageError::io(&parent))?;
+        if !meta.is_dir() {
+            return Err(StorageError::NotADirectory(parent));
+        }
+        if let Ok(meta) = root.symlink_metadata(rel(&path)) {
             if meta.is_dir() {
                 return Err(StorageError::IsADirectory(path));
             }
@@ -308,13 +315,17 @@ impl LocalWriter {
         options.write(true).create_new(true).mode(0o644);
         let mut attempt = 0;
         loop {
-            let temp = part_name(name);
-            match dir.open_with(&temp, &options) {
+            let temp = parent
+                .join(&part_name(name))
+                .map_err(|source| StorageError::BadName {
+                    dir: parent.clone(),
+                    source,
+                })?;
+            match root.open_with(temp.as_relative(), &options) {
                 Ok(file) => {
                     return Ok(LocalWriter {
-                        dir: Arc::new(dir),
-                        temp,
-                        name: name.to_owned(),
+                        root: root.clone(),
+                        temp: temp.as_relative().to_owned(),
                         sink: FileSink::new(file.into_std()),
                         path,
                         committed: false,
@@ -359,8 +370,8 @@ impl WriteHandle for LocalWriter {
                     .map_err(io)?;
             }
             drop(file);
-            self.dir
-                .rename(&self.temp, &self.dir, &self.name)
+            self.root
+                .rename(&self.temp, &self.root, self.path.as_relative())
                 .map_err(io)?;
             self.committed = true;
             Ok(())
@@ -373,7 +384,7 @@ impl WriteHandle for LocalWriter {
 impl Drop for LocalWriter {
     fn drop(&mut self) {
         if !self.committed {
-            let _ = self.dir.remove_file(&self.temp);
+            let _ = self.root.remove_file(&self.temp);
         }
     }
 }
