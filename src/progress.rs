@@ -16,7 +16,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ferry_client::{transfer::Observer, Client, RequestError, Summary};
+use ferry_client::{transfer::Observer, Client, Moved, RequestError, Summary};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
@@ -164,6 +164,8 @@ impl Progress {
                     "bytes": summary.bytes,
                     "seconds": secs,
                     "bytes_per_second": if secs > 0.0 { summary.bytes as f64 / secs } else { 0.0 },
+                    "resumed": summary.resumed,
+                    "restarted": summary.restarted,
                     "failed": failed,
                     "failures": summary.failures.iter().map(|(n, _)| n).collect::<Vec<_>>(),
                 })
@@ -176,6 +178,15 @@ impl Progress {
                     human_bytes(summary.bytes),
                     human_rate(summary.bytes, secs),
                 );
+                if summary.resumed > 0 {
+                    line.push_str(&format!("; {} resumed", summary.resumed));
+                }
+                if summary.restarted > 0 {
+                    line.push_str(&format!(
+                        "; {} started over (the partial file did not match)",
+                        summary.restarted
+                    ));
+                }
                 if failed > 0 {
                     let names: Vec<_> = summary.failures.iter().map(|(n, _)| n.as_str()).collect();
                     line.push_str(&format!("; {failed} failed: {}", names.join(", ")));
@@ -230,7 +241,7 @@ impl Observer for Progress {
         }
     }
 
-    fn finished(&self, id: usize, name: &str, outcome: &Result<u64, RequestError>) {
+    fn finished(&self, id: usize, name: &str, outcome: &Result<Moved, RequestError>) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.done.fetch_add(1, Ordering::Relaxed);
         if let Some(bars) = &self.bars {
@@ -238,22 +249,45 @@ impl Observer for Progress {
                 bar.finish_and_clear();
                 bars.multi.remove(&bar);
             }
+            if let Ok(moved) = outcome {
+                // What a resume did not send again still counts as done.
+                bars.total.inc(moved.resumed_from);
+            }
             bars.total.set_message(self.total_message());
             return;
         }
-        let Ok(bytes) = outcome else { return };
+        let Ok(moved) = outcome else { return };
         let secs = lock(&self.started)
             .remove(&id)
             .map_or(0.0, |t| t.elapsed().as_secs_f64());
         match self.mode {
-            Mode::Lines => println!(
-                "{name}  {}  {secs:.2} s  {}",
-                human_bytes(*bytes),
-                human_rate(*bytes, secs)
-            ),
+            Mode::Lines => {
+                let how = if moved.restarted {
+                    "  (the partial file did not match the source: started over)".to_owned()
+                } else if moved.resumed_from > 0 {
+                    format!("  (resumed after {})", human_bytes(moved.resumed_from))
+                } else {
+                    String::new()
+                };
+                println!(
+                    "{name}  {}  {secs:.2} s  {}{how}",
+                    human_bytes(moved.size),
+                    human_rate(moved.bytes, secs)
+                );
+            }
             Mode::Json => println!(
                 "{}",
-                json!({"event": "file", "name": name, "ok": true, "bytes": bytes, "seconds": secs})
+                json!({
+                    "event": "file",
+                    "name": name,
+                    "ok": true,
+                    "size": moved.size,
+                    "bytes": moved.bytes,
+                    "seconds": secs,
+                    "hash": moved.hash.map(|h| h.to_string()),
+                    "resumed_from": moved.resumed_from,
+                    "restarted": moved.restarted,
+                })
             ),
             Mode::Bars | Mode::Quiet => {}
         }

@@ -4,6 +4,7 @@ use std::{
     io::{IsTerminal, Write},
     net::SocketAddr,
     path::PathBuf,
+    time::Duration,
 };
 
 use anyhow::Context;
@@ -25,19 +26,31 @@ pub(crate) struct Args {
     /// start [default: FERRY_HOME/server].
     #[arg(long, value_name = "DIR")]
     pub certs: Option<PathBuf>,
+    /// How long the partial file of an interrupted upload is kept for a
+    /// resume before the server removes it (e.g. 30m, 24h, 168h).
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
+    pub keep_partials: Duration,
+}
+
+/// Parses `30s`, `10m`, `2h`, `1h30m` and the like.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let d: jiff::SignedDuration = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration like 30s, 10m or 2h"))?;
+    Duration::try_from(d).map_err(|_| format!("'{text}' is negative"))
 }
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<bool> {
     init_logging();
-    let certs = match args.certs {
-        Some(dir) => dir,
+    let certs = match &args.certs {
+        Some(dir) => dir.clone(),
         None => home::server_certs()?,
     };
     let server = match args.listen {
-        Some(listen) => bind(&args.root, listen, &certs)?,
+        Some(listen) => bind(&args, listen, &certs)?,
         // Dual-stack by default; fall back to IPv4 where IPv6 is off.
-        None => bind(&args.root, SocketAddr::from(([0u16; 8], 4433)), &certs)
-            .or_else(|_| bind(&args.root, SocketAddr::from(([0, 0, 0, 0], 4433)), &certs))?,
+        None => bind(&args, SocketAddr::from(([0u16; 8], 4433)), &certs)
+            .or_else(|_| bind(&args, SocketAddr::from(([0, 0, 0, 0], 4433)), &certs))?,
     };
     let addr = server.local_addr();
     let fp = server.fingerprint();
@@ -71,15 +84,12 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-fn bind(
-    root: &std::path::Path,
-    listen: SocketAddr,
-    certs: &std::path::Path,
-) -> anyhow::Result<Server> {
+fn bind(args: &Args, listen: SocketAddr, certs: &std::path::Path) -> anyhow::Result<Server> {
     Server::bind(&Config {
-        root: root.to_owned(),
+        root: args.root.clone(),
         listen,
         certs: certs.to_owned(),
+        partials_ttl: args.keep_partials,
     })
     .context("cannot start the server")
 }

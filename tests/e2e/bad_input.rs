@@ -166,6 +166,8 @@ fn malformed_and_oversized_requests_only_fail_their_own_stream() {
             &Request::Get {
                 path: "/big.bin".into(),
                 offset: 0,
+                prefix: None,
+                hash: false,
             },
         )
         .await
@@ -243,6 +245,8 @@ fn malformed_and_oversized_requests_only_fail_their_own_stream() {
                 path: "/short.bin".into(),
                 size: declared,
                 offset: 0,
+                prefix: None,
+                hash: false,
                 mtime: None,
                 mode: None,
             }))
@@ -319,6 +323,8 @@ fn stalled_uploads_do_not_starve_other_clients() {
                 path: format!("/stalled{i}.bin"),
                 size: 1 << 20,
                 offset: 0,
+                prefix: None,
+                hash: false,
                 mtime: None,
                 mode: None,
             });

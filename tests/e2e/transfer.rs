@@ -242,11 +242,12 @@ fn an_interrupted_upload_leaves_the_old_file_readable_and_whole() {
         std::fs::read(env.root.join("data.bin")).unwrap(),
         b"the old version"
     );
+    // What arrived is kept, hidden, for the next upload to resume.
     let start = Instant::now();
-    while names(&env.root) != ["data.bin"] && start.elapsed() < Duration::from_secs(10) {
+    while names(&env.root).len() != 2 && start.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(names(&env.root), ["data.bin"], "temporary file removed");
+    assert_eq!(names(&env.root), [".data.bin.ferry-part", "data.bin"]);
 }
 
 #[test]
@@ -305,8 +306,8 @@ fn a_download_cut_off_by_the_server_leaves_the_local_file_alone() {
     );
     assert_eq!(
         names(&env.local.join("dl")),
-        ["data.bin"],
-        "temporary file removed"
+        [".data.bin.ferry-part", "data.bin"],
+        "what arrived is kept, hidden, for a resume"
     );
 }
 

@@ -1,25 +1,26 @@
 //! [`Client`]: one connection, and one stream per operation on it.
 
-use std::{
-    fs::{File, FileTimes},
-    io,
-    os::unix::fs::PermissionsExt,
-    path::{Path, PathBuf},
-    sync::Arc,
-    time::Duration,
-};
+use std::{fs::File, os::unix::fs::PermissionsExt, path::Path, sync::Arc, time::Duration};
 
 use ferry_net::{
     codes,
-    file::{read_exactly, FileSink, FileSource},
-    pump, read_frame, write_frame, RecvHalf, SendHalf, CHUNK_SIZE,
+    file::{first_chunk, FileSink, FileSource},
+    pump, read_frame, write_frame, PumpError, RecvHalf, SendHalf,
 };
-use ferry_proto::{Entry, ListChunk, PutRequest, RemotePath, Request, Response, Timestamp};
+use ferry_proto::{
+    Digest, Entry, ErrorCode, ListChunk, PutRequest, RemotePath, Request, Response, Timestamp,
+    Trailer,
+};
 
-use crate::{connect::ConnectOptions, ConnectError, ProtocolError, RequestError, Target};
+use crate::{
+    connect::ConnectOptions, partial::LocalPartial, ConnectError, ProtocolError, RequestError,
+    Target,
+};
 
-/// Suffix of the temporary files downloads write into before renaming.
-pub const PART_SUFFIX: &str = ".ferry-part";
+/// How many bytes at the end of a partial file are sent again when it is
+/// resumed: the part a crash may have torn (written but not yet on disk).
+/// The rest is kept only after its hash proved it a prefix of the source.
+pub const OVERLAP: u64 = 1 << 20;
 
 /// A connection to one server. Cloning is cheap and clones share the
 /// connection, so operations can run concurrently from many tasks.
@@ -31,11 +32,21 @@ pub struct Client {
     options: Arc<ConnectOptions>,
 }
 
-/// What a download or upload moved.
+/// What a download or upload did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Moved {
-    /// File size in bytes.
+    /// Bytes that crossed the network this time.
     pub bytes: u64,
+    /// The file's size.
+    pub size: u64,
+    /// Its BLAKE3, checked by the receiver (`None` only with an older peer
+    /// that does not hash).
+    pub hash: Option<Digest>,
+    /// Where the bytes started: above 0 when a partial file was resumed.
+    pub resumed_from: u64,
+    /// A partial file was there but was not a prefix of the source (it
+    /// changed, or the part was damaged), so the file started over.
+    pub restarted: bool,
 }
 
 impl Client {
@@ -175,10 +186,24 @@ impl Client {
         .await
     }
 
-    /// Downloads `remote` to the local file `local`, atomically: the bytes go
-    /// to a temporary file beside `local`, which replaces `local` only once
-    /// complete. Keeps the modification time, and the permission bits with
-    /// `preserve_mode`.
+    /// The size and BLAKE3 of a remote file, computed by the server.
+    pub async fn sum(&self, path: &RemotePath) -> Result<(u64, Digest), RequestError> {
+        let request = Request::Sum {
+            path: path.to_wire(),
+        };
+        match self.call(&request).await?.0 {
+            Response::Sum { size, hash } => Ok((size, hash)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Downloads `remote` to the local file `local`, atomically and
+    /// verified: the bytes go to the destination's partial file, whose
+    /// BLAKE3 must match the server's before it is renamed over `local`.
+    /// A partial left by an interrupted download is resumed, after the
+    /// server proved that all but its last [`OVERLAP`] bytes are a prefix
+    /// of the file as it is now; otherwise it starts over. Keeps the
+    /// modification time, and the permission bits with `preserve_mode`.
     pub async fn download(
         &self,
         remote: &RemotePath,
@@ -186,97 +211,197 @@ impl Client {
         preserve_mode: bool,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<Moved, RequestError> {
-        // Ask the server and prepare the local file at the same time.
+        let dest = local.to_owned();
+        let (partial, sink, offset, prefix) = blocking(move || {
+            let (partial, file, len) = LocalPartial::open(&dest)?;
+            let keep = len.saturating_sub(OVERLAP);
+            let (sink, prefix) =
+                FileSink::resume(file, keep).map_err(RequestError::local(&dest))?;
+            Ok((partial, sink, keep, (keep > 0).then_some(prefix)))
+        })
+        .await?;
         let request = Request::Get {
             path: remote.to_wire(),
-            offset: 0,
+            offset,
+            prefix,
+            hash: true,
         };
-        let asked = async {
-            let (mut send, mut recv) = self.open(&request).await?;
-            SendHalf::finish(&mut send);
-            let answer = read_answer(&mut recv).await?;
-            Ok::<_, RequestError>((answer, recv))
-        };
-        let local_owned = local.to_owned();
-        let prepare = tokio::task::spawn_blocking(move || create_partial(&local_owned));
-        let (answer, partial) = tokio::join!(asked, prepare);
-        let (answer, mut recv) = answer?;
-        let partial = partial.map_err(RequestError::internal)??;
-        let Response::File { size, mtime, mode } = answer else {
+        let (mut send, mut recv) = self.open(&request).await?;
+        SendHalf::finish(&mut send);
+        let answer = read_answer(&mut recv).await?;
+        let Response::File {
+            size,
+            mtime,
+            mode,
+            offset: from,
+            trailer,
+        } = answer
+        else {
             return Err(unexpected(answer));
         };
-        let (file, temp_path) = partial.into_parts();
-        let mut sink = FileSink::new(file);
-        pump::recv_into(&mut recv, &mut sink, size, None, progress)
+        let mut sink = sink;
+        if from != offset {
+            if from != 0 {
+                return Err(ProtocolError::Unexpected(Box::new(answer)).into());
+            }
+            // Our part is not a prefix of the file as it is now.
+            let dest = local.to_owned();
+            sink = blocking(move || {
+                let file = sink.into_file().map_err(RequestError::local(&dest))?;
+                let (sink, _) = FileSink::resume(file, 0).map_err(RequestError::local(&dest))?;
+                Ok(sink)
+            })
+            .await?;
+        }
+        let body = size - from;
+        pump::recv_into(&mut recv, &mut sink, body, None, progress)
             .await
             .map_err(|e| RequestError::from_pump(e, local))?;
-        let local_owned = local.to_owned();
-        tokio::task::spawn_blocking(move || -> Result<(), RequestError> {
-            let fail = RequestError::local(&local_owned);
-            let file = sink.into_file().map_err(fail)?;
-            finish_local(&file, mtime, preserve_mode.then_some(mode))
-                .map_err(RequestError::local(&local_owned))?;
-            drop(file);
-            temp_path
-                .persist(&local_owned)
-                .map_err(|e| RequestError::local(&local_owned)(e.error))
+        let end = pump::recv_end(&mut recv, trailer, body, None).await;
+        let sent = match end {
+            Ok(t) => t.map(|t| t.hash),
+            Err(e) => {
+                // Not a break of the stream but bad bytes: nothing to keep.
+                if !matches!(e, PumpError::Stream(_)) {
+                    blocking(move || {
+                        partial.discard();
+                        Ok(())
+                    })
+                    .await?;
+                }
+                return Err(RequestError::from_pump(e, local));
+            }
+        };
+        let ours = sink.digest();
+        if sent.is_some() && sent != ours {
+            blocking(move || {
+                partial.discard();
+                Ok(())
+            })
+            .await?;
+            return Err(RequestError::HashMismatch(remote.to_string()));
+        }
+        let dest = local.to_owned();
+        blocking(move || {
+            let file = sink.into_file().map_err(RequestError::local(&dest))?;
+            partial.finish(file, mtime, preserve_mode.then_some(mode))
         })
-        .await
-        .map_err(RequestError::internal)??;
-        Ok(Moved { bytes: size })
+        .await?;
+        Ok(Moved {
+            bytes: body,
+            size,
+            hash: sent,
+            resumed_from: from,
+            restarted: from == 0 && offset > 0,
+        })
     }
 
-    /// Uploads the local file `local` to `remote`. The server writes it to a
-    /// temporary file and renames it into place only once complete. Keeps
-    /// the modification time, and the permission bits with `preserve_mode`.
+    /// Uploads the local file `local` to `remote`, verified: the server
+    /// renames it into place only once its BLAKE3 matches ours. With
+    /// `partial`, the length of the server's partial file of `remote` (from
+    /// a listing), the upload resumes after all but its last [`OVERLAP`]
+    /// bytes, which the server first proves are a prefix of our file; when
+    /// they are not, it starts over. Keeps the modification time, and the
+    /// permission bits with `preserve_mode`.
     pub async fn upload(
         &self,
         local: &Path,
         remote: &RemotePath,
         preserve_mode: bool,
+        partial: u64,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Moved, RequestError> {
+        let offset = partial.saturating_sub(OVERLAP);
+        match self
+            .upload_from(local, remote, preserve_mode, offset, progress)
+            .await
+        {
+            Err(RequestError::Remote(e)) if e.code == ErrorCode::PrefixMismatch && offset > 0 => {
+                let mut moved = self
+                    .upload_from(local, remote, preserve_mode, 0, progress)
+                    .await?;
+                moved.restarted = true;
+                Ok(moved)
+            }
+            other => other,
+        }
+    }
+
+    async fn upload_from(
+        &self,
+        local: &Path,
+        remote: &RemotePath,
+        preserve_mode: bool,
+        offset: u64,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<Moved, RequestError> {
         let path = local.to_owned();
-        // Open, stat and read the first chunk in one trip to the blocking
-        // pool: a small file then needs no other.
-        let (mut source, size, mtime, mode) = tokio::task::spawn_blocking(move || {
+        // Open, stat, hash any prefix and read the first chunk in one trip
+        // to the blocking pool: a small file then needs no other.
+        let (mut source, size, mtime, mode, offset, prefix) = blocking(move || {
             let fail = RequestError::local(&path);
-            let mut file = File::open(&path).map_err(fail)?;
+            let file = File::open(&path).map_err(fail)?;
             let meta = file.metadata().map_err(RequestError::local(&path))?;
             if meta.is_dir() {
                 return Err(RequestError::IsADirectory(path.display().to_string()));
             }
             let size = meta.len();
-            let first_len = size.min(CHUNK_SIZE as u64) as usize;
-            let first = read_exactly(&mut file, first_len).map_err(RequestError::local(&path))?;
+            let offset = offset.min(size);
+            let first = first_chunk(size, offset);
+            let (source, prefix) =
+                FileSource::open(file, offset, first, true).map_err(RequestError::local(&path))?;
             let mtime = meta.modified().ok().and_then(Timestamp::from_system);
             let mode = meta.permissions().mode() & 0o7777;
-            Ok((FileSource::new(file, first), size, mtime, mode))
+            Ok((
+                source,
+                size,
+                mtime,
+                mode,
+                offset,
+                prefix.filter(|_| offset > 0),
+            ))
         })
-        .await
-        .map_err(RequestError::internal)??;
+        .await?;
 
         let request = Request::Put(PutRequest {
             path: remote.to_wire(),
             size,
-            offset: 0,
+            offset,
+            prefix,
+            hash: true,
             mtime,
             mode: preserve_mode.then_some(mode),
         });
         let (mut send, mut recv) = self.open(&request).await?;
-        let sent = pump::send_from(&mut send, &mut source, size, progress)
+        let body = size - offset;
+        let mut sent = pump::send_from(&mut send, &mut source, body, progress)
             .await
             .map_err(|e| RequestError::from_pump(e, local));
+        let hash = source.digest();
+        if sent.is_ok() {
+            if let Some(hash) = hash {
+                sent = write_frame(&mut send, &Trailer { hash })
+                    .await
+                    .map_err(RequestError::from);
+            }
+        }
         match &sent {
             // Reading the local file failed: abandon the stream so the server
             // commits nothing.
             Err(RequestError::Local { .. }) => SendHalf::reset(&mut send, codes::CANCELLED),
             _ => SendHalf::finish(&mut send),
         }
+        let moved = Moved {
+            bytes: body,
+            size,
+            hash,
+            resumed_from: offset,
+            restarted: false,
+        };
         // The server answers even when it stopped the upload early; its
         // answer explains a failed send better than the send error does.
         match (read_answer(&mut recv).await, sent) {
-            (Ok(Response::Ok), Ok(())) => Ok(Moved { bytes: size }),
+            (Ok(Response::Ok), Ok(())) => Ok(moved),
             (Ok(Response::Ok), Err(e)) => Err(e),
             (Ok(other), _) => Err(unexpected(other)),
             (Err(e), Ok(())) => Err(e),
@@ -284,6 +409,17 @@ impl Client {
             (Err(_), Err(e)) => Err(e),
         }
     }
+}
+
+/// Runs blocking local file work on the blocking pool.
+async fn blocking<T, F>(work: F) -> Result<T, RequestError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, RequestError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(RequestError::internal)?
 }
 
 /// Reads the answer frame; an error answer becomes [`RequestError::Remote`].
@@ -299,43 +435,5 @@ fn unexpected(response: Response) -> RequestError {
     match response {
         Response::Error(e) => RequestError::Remote(e),
         other => ProtocolError::Unexpected(Box::new(other)).into(),
-    }
-}
-
-/// Creates the temporary file a download of `local` is written to.
-fn create_partial(local: &Path) -> Result<tempfile::NamedTempFile, RequestError> {
-    if local.is_dir() {
-        return Err(RequestError::Local {
-            path: local.to_owned(),
-            source: io::Error::new(io::ErrorKind::IsADirectory, "is a directory"),
-        });
-    }
-    let name = local
-        .file_name()
-        .ok_or_else(|| RequestError::Unnameable(local.to_owned()))?
-        .to_string_lossy();
-    let dir = match local.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let prefix: String = format!(".{name}.").chars().take(200).collect();
-    // 0666 less the umask, as for any new file; `-p` sets the bits later.
-    tempfile::Builder::new()
-        .prefix(&prefix)
-        .suffix(PART_SUFFIX)
-        .permissions(std::fs::Permissions::from_mode(0o666))
-        .tempfile_in(&dir)
-        .map_err(RequestError::local(dir))
-}
-
-/// Applies the modification time, and the permission bits when kept, to a
-/// finished file.
-fn finish_local(file: &File, mtime: Option<Timestamp>, mode: Option<u32>) -> io::Result<()> {
-    if let Some(t) = mtime.and_then(Timestamp::to_system) {
-        file.set_times(FileTimes::new().set_modified(t))?;
-    }
-    match mode {
-        Some(mode) => file.set_permissions(std::fs::Permissions::from_mode(mode & 0o777)),
-        None => Ok(()),
     }
 }

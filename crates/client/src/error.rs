@@ -152,6 +152,9 @@ pub enum ProtocolError {
         /// Bytes announced.
         expected: u64,
     },
+    /// The hash trailer after a file's bytes is missing or malformed.
+    #[error("bad hash trailer: {0}")]
+    Trailer(String),
     /// The server abandoned the stream.
     #[error("the server aborted the transfer")]
     Aborted,
@@ -206,6 +209,10 @@ pub enum RequestError {
     /// A local name that cannot be a remote one (not UTF-8, say).
     #[error("{}: cannot name it on the server", .0.display())]
     Unnameable(PathBuf),
+    /// The received bytes do not hash to what the server computed: nothing
+    /// was renamed into place.
+    #[error("{0}: the received bytes do not match the server's BLAKE3; nothing was replaced")]
+    HashMismatch(String),
     /// A task of this process failed: a bug.
     #[error("internal error: {0}")]
     Internal(String),
@@ -226,6 +233,7 @@ impl RequestError {
             | RequestError::BadPath { .. }
             | RequestError::Unnameable(_) => "usage",
             RequestError::Internal(_) => "internal",
+            RequestError::HashMismatch(_) => ErrorCode::HashMismatch.as_str(),
         }
     }
 
@@ -285,6 +293,7 @@ impl RequestError {
             }
             PumpError::Overrun { expected } => ProtocolError::LongBody { expected }.into(),
             PumpError::Stalled(_) => ProtocolError::Aborted.into(),
+            PumpError::Trailer(why) => ProtocolError::Trailer(why).into(),
         }
     }
 }

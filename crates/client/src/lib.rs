@@ -16,22 +16,27 @@
 //! The server is trusted only through its pinned certificate fingerprint;
 //! the TLS handshake signature is still verified, so a server must hold the
 //! pinned certificate's key. No request is sent before trust is settled.
-//! Downloads are written to a temporary file beside the destination and
-//! renamed over it only once the declared size has arrived, so an
-//! interrupted download never replaces a whole file with part of one.
+//! Downloads are written to a partial file beside the destination and
+//! renamed over it only once every byte arrived and hashes (BLAKE3) to what
+//! the server computed, so an interrupted or damaged download never
+//! replaces a whole file with part of one; an interrupted one is resumed
+//! the next time, after the server proved the part a prefix of its file.
 //! This crate prints nothing; the binary owns the terminal.
 
 mod client;
 pub mod connect;
 mod error;
 pub mod glob;
+mod partial;
 mod target;
 pub mod transfer;
 
-pub use client::{Client, Moved, PART_SUFFIX};
+pub use client::{Client, Moved, OVERLAP};
 pub use connect::{connect, ConnectOptions, Trust};
 pub use error::{ConnectError, ProtocolError, RequestError};
 pub use target::{Target, TargetParseError};
 pub use transfer::{Observer, Options as TransferOptions, Plan, Summary, DEFAULT_JOBS};
 
-pub use ferry_proto::{Entry, ErrorCode, Fingerprint, Kind, RemotePath, Timestamp};
+pub use ferry_proto::{
+    Digest, Entry, ErrorCode, Fingerprint, Kind, RemotePath, Timestamp, PART_SUFFIX,
+};

@@ -11,7 +11,7 @@ use std::{
 use ferry_proto::{Kind, RemotePath};
 use tokio::task::JoinSet;
 
-use crate::{glob, Client, RequestError};
+use crate::{glob, Client, Moved, RequestError};
 
 /// Files in flight at once unless told otherwise. Each file costs at least
 /// one round trip, so small files need many in flight: through a 50 ms,
@@ -53,7 +53,7 @@ pub trait Observer: Send + Sync {
     /// More bytes of a file moved.
     fn advanced(&self, _id: usize, _bytes: u64) {}
     /// A file is done, or failed.
-    fn finished(&self, _id: usize, _name: &str, _outcome: &Result<u64, RequestError>) {}
+    fn finished(&self, _id: usize, _name: &str, _outcome: &Result<Moved, RequestError>) {}
 }
 
 /// An observer that ignores everything.
@@ -72,6 +72,9 @@ pub struct FileJob {
     pub size: u64,
     /// How to show it: the path as the user will recognize it.
     pub display: String,
+    /// For uploads: the length of the server's partial file of `remote`, to
+    /// resume (0: none known).
+    pub partial: u64,
 }
 
 /// A planned batch.
@@ -122,10 +125,16 @@ enum Direction {
 /// The result of a batch.
 #[derive(Debug, Default)]
 pub struct Summary {
-    /// Files that arrived whole.
+    /// Files that arrived whole (resumed ones included).
     pub files: usize,
-    /// Their bytes.
+    /// Bytes that crossed the network.
     pub bytes: u64,
+    /// Files that went on from a partial file, sending only what was
+    /// missing.
+    pub resumed: usize,
+    /// Files whose partial file was not a prefix of the source, so they
+    /// started over.
+    pub restarted: usize,
     /// Wall time of the transfers.
     pub elapsed: Duration,
     /// What failed, by name, with why.
@@ -181,6 +190,7 @@ impl Client {
                         remote: m.path,
                         local,
                         size: entry.size,
+                        partial: 0,
                     }),
                 }
             }
@@ -225,6 +235,7 @@ impl Client {
                             remote: child,
                             local: child_local,
                             size: entry.size,
+                            partial: 0,
                         }),
                         // Links are not followed in recursive copies, as
                         // with `scp -r` of a link loop; other kinds have no
@@ -319,12 +330,14 @@ impl Client {
         let mut tasks = JoinSet::new();
         let mut summary = Summary::default();
         let mut tally = |done: Result<
-            (String, Result<u64, RequestError>),
+            (String, Result<Moved, RequestError>),
             tokio::task::JoinError,
         >| match done {
-            Ok((_, Ok(bytes))) => {
+            Ok((_, Ok(moved))) => {
                 summary.files += 1;
-                summary.bytes += bytes;
+                summary.bytes += moved.bytes;
+                summary.resumed += usize::from(moved.resumed_from > 0);
+                summary.restarted += usize::from(moved.restarted);
             }
             Ok((name, Err(e))) => failures.push((name, e)),
             Err(e) => failures.push(("transfer".into(), RequestError::internal(e))),
@@ -349,13 +362,12 @@ impl Client {
                     }
                     Direction::Up => {
                         client
-                            .upload(&job.local, &job.remote, preserve, &progress)
+                            .upload(&job.local, &job.remote, preserve, job.partial, &progress)
                             .await
                     }
                 };
-                let outcome = moved.map(|m| m.bytes);
-                observer.finished(id, &job.display, &outcome);
-                (job.display, outcome)
+                observer.finished(id, &job.display, &moved);
+                (job.display, moved)
             });
         }
         while let Some(done) = tasks.join_next().await {
@@ -404,6 +416,7 @@ fn plan_put_local(patterns: &[String], dest: &RemotePath, recursive: bool) -> Pl
                     remote,
                     local: path,
                     size: meta.len(),
+                    partial: 0,
                 });
             }
         }
@@ -458,6 +471,7 @@ fn walk_local(dir: &Path, remote: &RemotePath, plan: &mut Plan) {
                 remote: child,
                 local: path,
                 size,
+                partial: 0,
             });
         }
     }

@@ -12,7 +12,12 @@ use std::{future::Future, time::Duration};
 
 use bytes::Bytes;
 
-use crate::stream::{RecvHalf, SendHalf, StreamError};
+use ferry_proto::Trailer;
+
+use crate::{
+    framed::{read_frame, FrameIoError},
+    stream::{RecvHalf, SendHalf, StreamError},
+};
 
 /// Size of one read from storage and of one chunk handed to the stream.
 pub const CHUNK_SIZE: usize = 512 * 1024;
@@ -60,6 +65,9 @@ pub enum PumpError<E> {
     /// Nothing arrived for this long.
     #[error("no data for {} s", .0.as_secs())]
     Stalled(Duration),
+    /// The hash trailer after the bytes is missing or malformed.
+    #[error("bad hash trailer: {0}")]
+    Trailer(String),
 }
 
 /// Sends exactly `len` bytes of `source` on `send`, reading the next chunk
@@ -108,8 +116,9 @@ where
 
 /// Receives exactly `expected` bytes from `recv` into `sink`, writing one
 /// batch of about [`CHUNK_SIZE`] while the next arrives; returns the bytes
-/// received. Fails as soon as the stream carries more than `expected`, if it
-/// ends early, or, with `stall`, when no byte arrives for that long.
+/// received. Fails if the stream ends early or, with `stall`, when no byte
+/// arrives for that long. It reads no further than `expected`: what follows
+/// (a trailer, or bytes that should not be there) is for [`recv_end`].
 ///
 /// The stream's chunks reach the sink as they are: the bytes are copied once,
 /// from the packet buffers into the file.
@@ -125,11 +134,19 @@ where
     K: ChunkSink,
 {
     let mut total = 0u64;
-    let mut batch = gather(recv, &mut total, expected, stall, progress).await?;
+    let mut failed = None;
+    let mut batch = gather(recv, &mut total, expected, stall, progress, &mut failed).await;
     while let Some(chunks) = batch {
-        let write = async { sink.write(chunks).await.map_err(PumpError::Storage) };
-        let next = gather(recv, &mut total, expected, stall, progress);
-        ((), batch) = tokio::try_join!(write, next)?;
+        // Every batch received is written, even when the stream failed
+        // after it, so that a resume finds every byte that arrived.
+        let write = sink.write(chunks);
+        let next = gather(recv, &mut total, expected, stall, progress, &mut failed);
+        let (wrote, next) = tokio::join!(write, next);
+        wrote.map_err(PumpError::Storage)?;
+        batch = next;
+    }
+    if let Some(e) = failed {
+        return Err(e);
     }
     if total < expected {
         return Err(PumpError::Truncated {
@@ -140,35 +157,83 @@ where
     Ok(total)
 }
 
-/// Reads chunks until about [`CHUNK_SIZE`] bytes are gathered or the stream
-/// ends; `None` when it ended with nothing more.
+/// Reads chunks until about [`CHUNK_SIZE`] bytes are gathered, `expected`
+/// bytes are in, or the stream ends; `None` when there was nothing more.
+/// A failure ends the batch (what came before it is still returned) and is
+/// left in `failed`.
 async fn gather<R: RecvHalf, E>(
     recv: &mut R,
     total: &mut u64,
     expected: u64,
     stall: Option<Duration>,
     progress: &(dyn Fn(u64) + Sync),
-) -> Result<Option<Vec<Bytes>>, PumpError<E>> {
+    failed: &mut Option<PumpError<E>>,
+) -> Option<Vec<Bytes>> {
     let mut batch = Vec::new();
     let mut batched = 0usize;
-    while batched < CHUNK_SIZE {
-        let chunk = match stall {
-            Some(limit) => tokio::time::timeout(limit, recv.read_chunk(CHUNK_SIZE))
-                .await
-                .map_err(|_| PumpError::Stalled(limit))??,
-            None => recv.read_chunk(CHUNK_SIZE).await?,
+    while failed.is_none() && batched < CHUNK_SIZE && *total < expected {
+        let max = (expected - *total).min(CHUNK_SIZE as u64) as usize;
+        let chunk = match read_chunk(recv, max, stall).await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(e) => {
+                *failed = Some(e);
+                break;
+            }
         };
-        let Some(chunk) = chunk else { break };
         let n = chunk.len();
         *total += n as u64;
-        if *total > expected {
-            return Err(PumpError::Overrun { expected });
-        }
         progress(n as u64);
         batched += n;
         batch.push(chunk);
     }
-    Ok((!batch.is_empty()).then_some(batch))
+    (!batch.is_empty()).then_some(batch)
+}
+
+async fn read_chunk<R: RecvHalf, E>(
+    recv: &mut R,
+    max: usize,
+    stall: Option<Duration>,
+) -> Result<Option<Bytes>, PumpError<E>> {
+    Ok(match stall {
+        Some(limit) => tokio::time::timeout(limit, recv.read_chunk(max))
+            .await
+            .map_err(|_| PumpError::Stalled(limit))??,
+        None => recv.read_chunk(max).await?,
+    })
+}
+
+/// After a file's bytes: reads the [`Trailer`] when one was announced, then
+/// insists that the stream ends there. More bytes than declared are
+/// [`PumpError::Overrun`] (`expected` is only for its message).
+pub async fn recv_end<R: RecvHalf, E>(
+    recv: &mut R,
+    trailer: bool,
+    expected: u64,
+    stall: Option<Duration>,
+) -> Result<Option<Trailer>, PumpError<E>> {
+    let found = if trailer {
+        let read = async {
+            read_frame::<Trailer>(recv).await.map_err(|e| match e {
+                FrameIoError::Stream(e) => PumpError::Stream(e),
+                FrameIoError::Truncated => PumpError::Trailer("cut short".into()),
+                FrameIoError::Frame(e) => PumpError::Trailer(e.to_string()),
+            })
+        };
+        let frame = match stall {
+            Some(limit) => tokio::time::timeout(limit, read)
+                .await
+                .map_err(|_| PumpError::Stalled(limit))??,
+            None => read.await?,
+        };
+        Some(frame.ok_or_else(|| PumpError::Trailer("missing".into()))?)
+    } else {
+        None
+    };
+    match read_chunk(recv, 1, stall).await? {
+        None => Ok(found),
+        Some(_) => Err(PumpError::Overrun { expected }),
+    }
 }
 
 #[cfg(test)]
@@ -265,10 +330,38 @@ mod tests {
         let (mut send, mut recv) = pipe(4);
         send.write_all(&[1; 10]).await.unwrap();
         send.finish();
-        let err = recv_into(&mut recv, &mut sink, 5, None, &|_| {})
+        let got = recv_into(&mut recv, &mut sink, 5, None, &|_| {})
+            .await
+            .unwrap();
+        assert_eq!(got, 5, "no further than declared");
+        let err = recv_end::<_, &str>(&mut recv, false, 5, None)
             .await
             .unwrap_err();
         assert!(matches!(err, PumpError::Overrun { expected: 5 }));
+
+        // A trailer after the bytes is read, and nothing may follow it.
+        let hash = ferry_proto::Digest([4; 32]);
+        let (mut send, mut recv) = pipe(4);
+        send.write_all(&[1; 3]).await.unwrap();
+        crate::write_frame(&mut send, &Trailer { hash })
+            .await
+            .unwrap();
+        send.finish();
+        recv_into(&mut recv, &mut sink, 3, None, &|_| {})
+            .await
+            .unwrap();
+        let trailer = recv_end::<_, &str>(&mut recv, true, 3, None).await.unwrap();
+        assert_eq!(trailer, Some(Trailer { hash }));
+        let (mut send, mut recv) = pipe(4);
+        send.write_all(&[1; 3]).await.unwrap();
+        send.finish();
+        recv_into(&mut recv, &mut sink, 3, None, &|_| {})
+            .await
+            .unwrap();
+        let err = recv_end::<_, &str>(&mut recv, true, 3, None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PumpError::Trailer(_)), "{err}");
 
         let (mut send, _recv) = pipe(4);
         let mut source = Mem {

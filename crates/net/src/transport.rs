@@ -16,10 +16,16 @@ pub const CONNECTION_WINDOW: u32 = 16 << 20;
 pub const MAX_STREAMS: u32 = 1024;
 /// UDP socket buffer asked for; machines usually cap it (here at 4 MiB).
 pub const SOCKET_BUFFER: usize = 4 << 20;
-/// A connection with no traffic for this long is dead.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Clients ping this often so idle shells keep their connection.
-pub const KEEP_ALIVE: Duration = Duration::from_secs(10);
+/// A connection with no traffic for this long is dead: a dead server or a
+/// blackholed path is given up on after this (and a batch reconnects).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Both ends send something at least this often. It keeps idle shells
+/// connected, lets the idle timeout tell a quiet peer from a dead one, and
+/// makes a client whose address changed (a new network) announce its new
+/// address within a second even while it only receives: a downloading
+/// client otherwise sends nothing until data reaches it again, which it
+/// cannot at its old address.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(1);
 
 /// The transport parameters both ends use.
 pub fn transport_config() -> TransportConfig {

@@ -184,6 +184,8 @@ mod tests {
                 path: "/a/b".into(),
                 size: 10,
                 offset: 0,
+                prefix: None,
+                hash: true,
                 mtime: Some(Timestamp { secs: 5, nanos: 6 }),
                 mode: Some(0o600),
             }))

@@ -12,14 +12,28 @@
 //!   server may touch: root-relative, `/`-separated, with no `..`, NUL,
 //!   backslash or empty component, and bounded in length.
 //! - [`fingerprint`]: certificate fingerprints as `SHA256:<base64>`.
+//! - [`digest`]: BLAKE3 hashes ([`Digest`]) and the [`Trailer`] frame that
+//!   carries a file's hash after its bytes.
 //!
 //! ## The exchange
 //!
 //! One request is one client-opened bidirectional stream. The client writes a
-//! request frame; for [`Request::Put`] exactly `size` file bytes follow, then
-//! FIN. The server answers with one response frame; after
-//! [`Response::File`] exactly `size` bytes follow, after [`Response::Listing`]
-//! a sequence of [`ListChunk`] frames follows; FIN ends both.
+//! request frame; for [`Request::Put`] exactly `size - offset` file bytes
+//! follow (and, when it set `hash`, a [`Trailer`] frame), then FIN. The
+//! server answers with one response frame; after [`Response::File`] exactly
+//! `size - offset` bytes follow (then a [`Trailer`] when it says so), after
+//! [`Response::Listing`] a sequence of [`ListChunk`] frames follows; FIN
+//! ends both.
+//!
+//! ## Verification and resume
+//!
+//! Both ends hash a file's bytes with BLAKE3 as they stream; the receiver
+//! compares its hash with the sender's [`Trailer`] before it renames the
+//! file into place (`hash_mismatch` otherwise). To resume, the side that
+//! holds part of a file names its length (`offset`) and the hash of that
+//! part (`prefix`); the other side hashes the same prefix of its copy and
+//! goes on from `offset` only when the two agree. Partial files are named
+//! by [`partial_name`], so an interrupted transfer's part is found again.
 //!
 //! ## Security
 //!
@@ -27,15 +41,17 @@
 //! [`MAX_FRAME_LEN`] is refused before a buffer is allocated, CBOR decoding
 //! works on a bounded slice, and no function panics on peer input.
 
+pub mod digest;
 pub mod fingerprint;
 pub mod frame;
 pub mod path;
 pub mod request;
 pub mod response;
 
+pub use digest::{Digest, Trailer};
 pub use fingerprint::Fingerprint;
 pub use frame::{FrameError, MAX_FRAME_LEN};
-pub use path::{PathError, RemotePath};
+pub use path::{is_partial_name, partial_name, PathError, RemotePath, PART_SUFFIX};
 pub use request::{PutRequest, Request};
 pub use response::{Entry, ErrorCode, Kind, ListChunk, Response, Timestamp, WireError};
 

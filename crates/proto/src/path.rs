@@ -178,6 +178,37 @@ pub fn check_name(name: &str) -> Result<(), PathError> {
     Ok(())
 }
 
+/// Marks partial files: the bytes of a transfer in progress, kept beside
+/// their destination until complete.
+pub const PART_SUFFIX: &str = ".ferry-part";
+
+/// The name of the partial file for a file called `name`, in the same
+/// directory: `.NAME.ferry-part`, the same every time so that an
+/// interrupted transfer's part is found again. Names too long for that are
+/// cut, with a hash of the whole name kept so that different names still
+/// get different partials. At most [`MAX_NAME_LEN`] bytes.
+pub fn partial_name(name: &str) -> String {
+    let fits = MAX_NAME_LEN - 1 - PART_SUFFIX.len();
+    if name.len() <= fits {
+        return format!(".{name}{PART_SUFFIX}");
+    }
+    // FNV-1a: a stable, dependency-free 64-bit tag for the cut name.
+    let tag = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let mut keep = fits - 17;
+    while !name.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    format!(".{}.{tag:016x}{PART_SUFFIX}", &name[..keep])
+}
+
+/// Whether `name` looks like a partial file's name (hidden, with the
+/// partial suffix). Such names are reserved: a client may not create them.
+pub fn is_partial_name(name: &str) -> bool {
+    name.starts_with('.') && name.ends_with(PART_SUFFIX)
+}
+
 impl fmt::Display for RemotePath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "/{}", self.0)
@@ -259,6 +290,20 @@ mod tests {
         for bad in ["", ".", "..", "a/b", "a\0", "a\\b"] {
             assert!(RemotePath::root().join(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn partial_names_are_stable_hidden_and_fit() {
+        assert_eq!(partial_name("a.mp4"), ".a.mp4.ferry-part");
+        assert!(is_partial_name(&partial_name("a.mp4")));
+        assert!(!is_partial_name("a.ferry-part") && !is_partial_name(".a"));
+        let long = "é".repeat(127);
+        let p = partial_name(&long);
+        assert!(p.len() <= MAX_NAME_LEN && is_partial_name(&p), "{p}");
+        assert_eq!(p, partial_name(&long));
+        let other = format!("{}x", "é".repeat(126));
+        assert_ne!(p, partial_name(&other));
+        check_name(&p).unwrap();
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::Timestamp;
+use crate::{Digest, Timestamp};
 
 /// One request; it opens its own bidirectional stream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,9 +56,24 @@ pub enum Request {
         /// Where to start reading; bytes before it are not sent.
         #[serde(default)]
         offset: u64,
+        /// To resume: the BLAKE3 of the `offset` bytes the client already
+        /// has. The server starts at `offset` only if its file's first
+        /// `offset` bytes hash the same; otherwise it sends the whole file.
+        #[serde(default)]
+        prefix: Option<Digest>,
+        /// Ask for a [`crate::Trailer`] with the whole file's BLAKE3 after
+        /// the bytes.
+        #[serde(default)]
+        hash: bool,
     },
     /// Upload a file: `size - offset` bytes follow the frame on the stream.
     Put(PutRequest),
+    /// The BLAKE3 of a file, computed by the server, answered by
+    /// [`crate::Response::Sum`].
+    Sum {
+        /// Root-relative path of the file.
+        path: String,
+    },
 }
 
 /// An upload: the file bytes follow the request frame until FIN.
@@ -69,10 +84,18 @@ pub struct PutRequest {
     /// Final size of the file; a stream that carries fewer or more bytes is
     /// refused and leaves no file behind.
     pub size: u64,
-    /// Where the bytes on the stream start. Only 0 is accepted until verified
-    /// resume lands.
+    /// Where the bytes on the stream start. Above 0 the upload resumes the
+    /// server's partial file of this destination, whose first `offset`
+    /// bytes must hash to `prefix`.
     #[serde(default)]
     pub offset: u64,
+    /// With an `offset`: the BLAKE3 of the source's first `offset` bytes.
+    #[serde(default)]
+    pub prefix: Option<Digest>,
+    /// A [`crate::Trailer`] with the whole file's BLAKE3 follows the bytes;
+    /// the server commits the file only if its own hash matches.
+    #[serde(default)]
+    pub hash: bool,
     /// Modification time to give the file.
     #[serde(default)]
     pub mtime: Option<Timestamp>,
@@ -93,6 +116,7 @@ impl Request {
             Request::Rename { .. } => "rename",
             Request::Get { .. } => "get",
             Request::Put(_) => "put",
+            Request::Sum { .. } => "sum",
         }
     }
 }
@@ -120,11 +144,16 @@ mod tests {
             Request::Get {
                 path: "/f".into(),
                 offset: 7,
+                prefix: Some(Digest([9; 32])),
+                hash: true,
             },
+            Request::Sum { path: "/f".into() },
             Request::Put(PutRequest {
                 path: "/f".into(),
                 size: u64::MAX,
-                offset: 0,
+                offset: 3,
+                prefix: Some(Digest([1; 32])),
+                hash: true,
                 mtime: Some(Timestamp {
                     secs: -5,
                     nanos: 999_999_999,
@@ -147,7 +176,9 @@ mod tests {
             req,
             Request::Get {
                 path: "/f".into(),
-                offset: 0
+                offset: 0,
+                prefix: None,
+                hash: false,
             }
         );
     }

@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::Digest;
+
 /// The answer to one request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -17,7 +19,8 @@ pub enum Response {
     },
     /// A listing follows as [`ListChunk`] frames until FIN.
     Listing,
-    /// A file follows: exactly `size - offset` bytes, then FIN.
+    /// A file follows: exactly `size - offset` bytes, then, with
+    /// `trailer`, a [`crate::Trailer`] frame, then FIN.
     File {
         /// The file's whole size.
         size: u64,
@@ -25,6 +28,20 @@ pub enum Response {
         mtime: Option<Timestamp>,
         /// Its Unix permission bits.
         mode: u32,
+        /// Where the bytes start: the offset asked for when the client's
+        /// prefix matched, else 0 (the client must start over).
+        #[serde(default)]
+        offset: u64,
+        /// Whether a [`crate::Trailer`] follows the bytes.
+        #[serde(default)]
+        trailer: bool,
+    },
+    /// A file's BLAKE3, for [`crate::Request::Sum`].
+    Sum {
+        /// Its size.
+        size: u64,
+        /// BLAKE3 of its bytes.
+        hash: Digest,
     },
     /// The operation failed.
     Error(WireError),
@@ -180,6 +197,12 @@ pub enum ErrorCode {
     Unauthorized,
     /// Something is larger than allowed.
     TooLarge,
+    /// The received bytes do not hash to what the sender computed: nothing
+    /// was renamed into place.
+    HashMismatch,
+    /// A resumed upload's part already on the server is not a prefix of the
+    /// source as it is now: start over from offset 0.
+    PrefixMismatch,
     /// The peer broke the protocol.
     Protocol,
     /// Any other I/O failure.
@@ -201,6 +224,8 @@ impl ErrorCode {
             ErrorCode::ReadOnly => "read_only",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::TooLarge => "too_large",
+            ErrorCode::HashMismatch => "hash_mismatch",
+            ErrorCode::PrefixMismatch => "prefix_mismatch",
             ErrorCode::Protocol => "protocol",
             ErrorCode::Io => "io",
         }
@@ -240,6 +265,12 @@ mod tests {
                 size: 3,
                 mtime: None,
                 mode: 0o600,
+                offset: 1,
+                trailer: true,
+            },
+            Response::Sum {
+                size: 5,
+                hash: Digest([3; 32]),
             },
             Response::Error(WireError::new(ErrorCode::NotEmpty, "dir not empty")),
         ];

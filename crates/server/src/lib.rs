@@ -8,7 +8,7 @@
 //! - `request`: reads a request header (within a time limit) and dispatches
 //!   it to its operation.
 //! - `ops/`: one file per operation (`stat`, `list`, `mkdir`, `rmdir`,
-//!   `remove`, `rename`, `get`, `put`), each generic over the stream halves
+//!   `remove`, `rename`, `get`, `put`, `sum`), each generic over the stream halves
 //!   and unit-tested over in-memory pipes.
 //! - [`context`]: what every request of a connection is served with: the
 //!   storage, the peer and its rights, the limits.

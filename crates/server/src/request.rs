@@ -95,7 +95,21 @@ async fn dispatch<S: SendHalf, R: RecvHalf>(
         Request::Rename { from, to } => {
             ops::rename::serve(ctx, parse(&from)?, parse(&to)?, send).await
         }
-        Request::Get { path, offset } => ops::get::serve(ctx, parse(&path)?, offset, send).await,
+        Request::Get {
+            path,
+            offset,
+            prefix,
+            hash,
+        } => {
+            let get = ops::get::Get {
+                path: parse(&path)?,
+                offset,
+                prefix,
+                hash,
+            };
+            ops::get::serve(ctx, get, send).await
+        }
+        Request::Sum { path } => ops::sum::serve(ctx, parse(&path)?, send).await,
         Request::Put(put) => {
             let path = parse(&put.path)?;
             ops::put::serve(ctx, path, put, send, recv).await

@@ -19,6 +19,11 @@ use crate::{
 pub const MAX_CONNECTIONS: usize = 512;
 /// How long requests in flight may take to finish after shutdown begins.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long an interrupted upload's partial file is kept for a resume.
+pub const PARTIALS_TTL: Duration = Duration::from_secs(24 * 3600);
+/// How often the server looks for partial files older than their limit
+/// (also once at start).
+pub const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 
 /// What to serve, where, and with which identity.
 #[derive(Debug, Clone)]
@@ -29,6 +34,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the certificate and key are kept.
     pub certs: PathBuf,
+    /// How long interrupted uploads' partial files are kept for a resume
+    /// ([`PARTIALS_TTL`] by default).
+    pub partials_ttl: Duration,
 }
 
 /// Why the server could not start.
@@ -64,6 +72,7 @@ pub struct Server {
     endpoint: quinn::Endpoint,
     storage: Arc<dyn Storage>,
     limits: Limits,
+    partials_ttl: Duration,
     fingerprint: Fingerprint,
     generated: bool,
     root: PathBuf,
@@ -91,17 +100,14 @@ impl Server {
                 "no async runtime (call inside tokio)",
             ))
         })?;
-        let endpoint = quinn::Endpoint::new(
-            quinn::EndpointConfig::default(),
-            Some(server_config),
-            socket,
-            runtime,
-        )
-        .map_err(bind_err)?;
+        let endpoint_config = quinn::EndpointConfig::new(Arc::new(identity.reset_key()));
+        let endpoint = quinn::Endpoint::new(endpoint_config, Some(server_config), socket, runtime)
+            .map_err(bind_err)?;
         Ok(Server {
             endpoint,
             storage: Arc::new(storage),
             limits: Limits::default(),
+            partials_ttl: config.partials_ttl,
             fingerprint: identity.fingerprint,
             generated: identity.generated,
             root,
@@ -134,6 +140,7 @@ impl Server {
     /// streams, gives requests in flight [`SHUTDOWN_GRACE`] to finish, and
     /// closes the endpoint.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let sweeper = tokio::spawn(sweep_partials(self.storage.clone(), self.partials_ttl));
         let (stop_tx, stop_rx) = watch::channel(false);
         let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let mut connections = JoinSet::new();
@@ -164,6 +171,7 @@ impl Server {
             SHUTDOWN_GRACE.as_secs(),
             connections.len()
         );
+        sweeper.abort();
         self.endpoint.set_server_config(None);
         let _ = stop_tx.send(true);
         let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
@@ -179,5 +187,31 @@ impl Server {
             .close(ferry_net::codes::SHUTDOWN, b"server shutting down");
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
         tracing::info!("stopped");
+    }
+}
+
+/// Removes partial files older than `ttl`, at start and then every
+/// [`SWEEP_EVERY`], until aborted.
+async fn sweep_partials(storage: Arc<dyn Storage>, ttl: Duration) {
+    let mut every = tokio::time::interval(SWEEP_EVERY.min(ttl.max(Duration::from_secs(1))));
+    loop {
+        every.tick().await;
+        match storage.sweep_partials(ttl).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                "removed {n} partial file(s) untouched for over {}",
+                humanize(ttl)
+            ),
+            Err(e) => tracing::warn!("sweeping partial files: {e}"),
+        }
+    }
+}
+
+fn humanize(d: Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        s if s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
     }
 }

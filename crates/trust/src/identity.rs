@@ -52,6 +52,20 @@ pub struct Identity {
     pub generated: bool,
 }
 
+impl Identity {
+    /// The key of the stateless resets a server with this identity sends.
+    /// It is derived from the private key, so a restarted server (or another
+    /// server with the same identity) tells the clients of connections it no
+    /// longer knows that they are gone at once, instead of leaving them to
+    /// wait for their idle timeout.
+    pub fn reset_key(&self) -> ring::hmac::Key {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(b"ferry stateless reset key\0");
+        ctx.update(self.key.secret_der());
+        ring::hmac::Key::new(ring::hmac::HMAC_SHA256, ctx.finish().as_ref())
+    }
+}
+
 /// Why the identity could not be loaded or created.
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {

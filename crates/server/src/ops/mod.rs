@@ -14,6 +14,7 @@ pub(crate) mod remove;
 pub(crate) mod rename;
 pub(crate) mod rmdir;
 pub(crate) mod stat;
+pub(crate) mod sum;
 
 use ferry_net::{write_frame, SendHalf};
 use ferry_proto::{ErrorCode, RemotePath, Response, WireError};

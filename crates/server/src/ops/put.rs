@@ -1,11 +1,17 @@
 //! `put`: receive a file through the storage's write handle, which makes it
-//! appear under its name only once every declared byte arrived.
+//! appear under its name only once every declared byte arrived and, when
+//! the client sent one, its BLAKE3 matches the trailer. An upload from an
+//! offset resumes the destination's partial file, if its first bytes hash to
+//! the prefix the client names.
 
 use ferry_net::{pump, PumpError, RecvHalf, SendHalf};
 use ferry_proto::{ErrorCode, PutRequest, RemotePath, Response, WireError};
 
 use super::{reply, Failure, Outcome};
-use crate::{context::Context, storage::Commit};
+use crate::{
+    context::Context,
+    storage::{Commit, Resume, StorageError},
+};
 
 pub(crate) async fn serve<S: SendHalf, R: RecvHalf>(
     ctx: &Context,
@@ -15,33 +21,50 @@ pub(crate) async fn serve<S: SendHalf, R: RecvHalf>(
     recv: &mut R,
 ) -> Outcome {
     ctx.check_write("put")?;
-    if put.offset != 0 {
-        return Err(WireError::new(
-            ErrorCode::Protocol,
-            "uploads starting at an offset are not supported by this server",
-        )
-        .into());
+    let protocol = |why: String| Failure::Reply(WireError::new(ErrorCode::Protocol, why));
+    if put.offset > put.size {
+        return Err(protocol(format!(
+            "{path}: offset {} is beyond the size {}",
+            put.offset, put.size
+        )));
     }
+    let resume = match (put.offset, put.prefix) {
+        (0, _) => None,
+        (offset, Some(prefix)) => Some(Resume { offset, prefix }),
+        (_, None) => {
+            return Err(protocol(format!(
+                "{path}: an upload from an offset must name the hash of what comes before it"
+            )))
+        }
+    };
     let _permit = ctx.bulk.acquire().await.ok();
-    let mut file = ctx.storage.create(&path).await?;
+    let mut file = ctx.storage.create(&path, resume).await?;
+    let expected = put.size - put.offset;
     let stall = Some(ctx.limits.stall_timeout);
-    pump::recv_into(recv, &mut file, put.size, stall, &|_| {})
-        .await
-        .map_err(|e| match e {
-            PumpError::Truncated { .. } | PumpError::Overrun { .. } | PumpError::Stalled(_) => {
-                Failure::Reply(WireError::new(ErrorCode::Protocol, format!("{path}: {e}")))
-            }
-            PumpError::Storage(e) => e.into(),
-            PumpError::Stream(e) => Failure::Broken(format!("{path}: {e}")),
-        })?;
-    // `file` is dropped, and its temporary file removed, on every early
-    // return above; commit consumes it.
+    let received = async {
+        pump::recv_into(recv, &mut file, expected, stall, &|_| {}).await?;
+        pump::recv_end(recv, put.hash, expected, stall).await
+    };
+    let trailer = match received.await {
+        Ok(trailer) => trailer,
+        // The stream was cut or went quiet: the part stays for a resume.
+        Err(PumpError::Stream(e)) => return Err(Failure::Broken(format!("{path}: {e}"))),
+        Err(e @ PumpError::Stalled(_)) => return Err(protocol(format!("{path}: {e}"))),
+        Err(PumpError::Storage(e)) => return Err(e.into()),
+        // The client broke the protocol: what it sent is not to be kept.
+        Err(e) => {
+            file.discard().await;
+            return Err(protocol(format!("{path}: {e}")));
+        }
+    };
     file.commit(Commit {
         size: put.size,
         mtime: put.mtime,
         mode: put.mode,
+        hash: trailer.map(|t| t.hash),
     })
-    .await?;
+    .await
+    .map_err(|e: StorageError| Failure::from(e))?;
     reply(send, &Response::Ok).await
 }
 
@@ -50,21 +73,48 @@ mod tests {
     use std::time::Duration;
 
     use ferry_net::{read_frame, stream::duplex, write_frame, SendHalf};
-    use ferry_proto::{ErrorCode, PutRequest, Request, Response, Timestamp};
+    use ferry_proto::{
+        frame, Digest, ErrorCode, PutRequest, Request, Response, Timestamp, Trailer,
+    };
 
     use crate::ops::testing::{call, code, context};
+
+    fn b3(bytes: &[u8]) -> Digest {
+        Digest(*blake3::hash(bytes).as_bytes())
+    }
 
     fn put(path: &str, size: u64) -> Request {
         Request::Put(PutRequest {
             path: path.into(),
             size,
             offset: 0,
+            prefix: None,
+            hash: false,
             mtime: Some(Timestamp {
                 secs: 1_600_000_000,
                 nanos: 0,
             }),
             mode: None,
         })
+    }
+
+    fn verified(
+        path: &str,
+        data: &[u8],
+        offset: usize,
+        prefix: Option<Digest>,
+    ) -> (Request, Vec<u8>) {
+        let req = Request::Put(PutRequest {
+            path: path.into(),
+            size: data.len() as u64,
+            offset: offset as u64,
+            prefix,
+            hash: true,
+            mtime: None,
+            mode: None,
+        });
+        let trailer = frame::encode(&Trailer { hash: b3(data) }).unwrap();
+        (req, [&data[offset..], &trailer].concat())
     }
 
     fn names(dir: &std::path::Path) -> Vec<String> {
@@ -96,11 +146,87 @@ mod tests {
         let (answer, _) = call(&ctx, &put("/missing/f", 1), b"x").await;
         assert_eq!(code(&answer), ErrorCode::NotFound);
         assert!(std::fs::read(dir.path().join("f")).unwrap() == data);
-        assert_eq!(names(dir.path()), ["d", "f"], "no temporary file left");
+        assert_eq!(names(dir.path()), ["d", "f"], "no partial file left");
+    }
+
+    #[tokio::test]
+    async fn the_hash_is_checked_before_anything_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), b"old").unwrap();
+        let ctx = context(dir.path());
+        let data = vec![9u8; 600_000];
+        let (req, body) = verified("/f", &data, 0, None);
+        assert_eq!(call(&ctx, &req, &body).await.0, Response::Ok);
+        assert!(std::fs::read(dir.path().join("f")).unwrap() == data);
+
+        // One byte flipped in flight: refused, the file stays as it was.
+        let (req, mut body) = verified("/f", &[1u8; 1000], 0, None);
+        body[500] ^= 0x40;
+        let (answer, _) = call(&ctx, &req, &body).await;
+        assert_eq!(code(&answer), ErrorCode::HashMismatch);
+        // A trailer that is missing, or followed by more bytes.
+        let (req, body) = verified("/f", &[1u8; 1000], 0, None);
+        let (answer, _) = call(&ctx, &req, &body[..1000]).await;
+        assert_eq!(code(&answer), ErrorCode::Protocol);
+        let (answer, _) = call(&ctx, &req, &[&body[..], b"x"].concat()).await;
+        assert_eq!(code(&answer), ErrorCode::Protocol);
+        assert!(std::fs::read(dir.path().join("f")).unwrap() == data);
+        assert_eq!(names(dir.path()), ["f"]);
+    }
+
+    #[tokio::test]
+    async fn an_interrupted_upload_resumes_only_from_a_true_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(dir.path());
+        let data: Vec<u8> = (0..1_500_000u32).map(|i| (i % 239) as u8).collect();
+        // The first 900 000 bytes arrive, then the stream breaks.
+        {
+            let ((mut csend, _crecv), (ssend, srecv)) = duplex(16);
+            let server_ctx = ctx.clone();
+            let server = tokio::spawn(async move {
+                crate::request::serve(&server_ctx, ssend, srecv).await;
+            });
+            let (req, body) = verified("/f", &data, 0, None);
+            write_frame(&mut csend, &req).await.unwrap();
+            csend.write_all(&body[..900_000]).await.unwrap();
+            csend.reset(ferry_net::codes::CANCELLED);
+            server.await.unwrap();
+        }
+        assert_eq!(names(dir.path()), [".f.ferry-part"]);
+        let kept = std::fs::metadata(dir.path().join(".f.ferry-part"))
+            .unwrap()
+            .len();
+        assert_eq!(kept, 900_000);
+
+        // A resume whose prefix is not what the server holds is refused.
+        let mut other = data[..800_000].to_vec();
+        other[7] ^= 1;
+        let (req, body) = verified("/f", &data, 800_000, Some(b3(&other)));
+        let (answer, _) = call(&ctx, &req, &body).await;
+        assert_eq!(code(&answer), ErrorCode::PrefixMismatch);
+        assert!(names(dir.path()).is_empty(), "{:?}", names(dir.path()));
+
+        // Again, interrupted; then resumed from a true prefix.
+        {
+            let ((mut csend, _crecv), (ssend, srecv)) = duplex(16);
+            let server_ctx = ctx.clone();
+            let server = tokio::spawn(async move {
+                crate::request::serve(&server_ctx, ssend, srecv).await;
+            });
+            let (req, body) = verified("/f", &data, 0, None);
+            write_frame(&mut csend, &req).await.unwrap();
+            csend.write_all(&body[..900_000]).await.unwrap();
+            drop(csend);
+            server.await.unwrap();
+        }
+        let (req, body) = verified("/f", &data, 800_000, Some(b3(&data[..800_000])));
+        assert_eq!(call(&ctx, &req, &body).await.0, Response::Ok);
+        assert!(std::fs::read(dir.path().join("f")).unwrap() == data);
+        assert_eq!(names(dir.path()), ["f"]);
     }
 
     /// An upload whose body stops coming is answered after the stall timeout
-    /// and leaves nothing behind, without anyone waiting in real time.
+    /// and holds no thread meanwhile, without anyone waiting in real time.
     #[tokio::test(start_paused = true)]
     async fn a_stalled_upload_times_out() {
         let dir = tempfile::tempdir().unwrap();
@@ -119,6 +245,6 @@ mod tests {
         assert!(started.elapsed() < ctx.limits.stall_timeout + Duration::from_secs(1));
         drop(csend);
         server.await.unwrap();
-        assert!(names(dir.path()).is_empty(), "{:?}", names(dir.path()));
+        assert!(!dir.path().join("f").exists());
     }
 }

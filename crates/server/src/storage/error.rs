@@ -88,6 +88,15 @@ pub enum StorageError {
         /// Bytes declared.
         expected: u64,
     },
+    /// A finished upload does not hash to what the sender computed.
+    #[error("{0}: the received bytes do not match the sender's BLAKE3; nothing was replaced")]
+    HashMismatch(RemotePath),
+    /// A resume's partial is missing, busy, or not a prefix of the source.
+    #[error("{0}: the part already uploaded is not a prefix of this source")]
+    PrefixMismatch(RemotePath),
+    /// Names ending in the partial suffix are ferry's own.
+    #[error("{0}: names like this are reserved for ferry's partial files")]
+    Reserved(RemotePath),
     /// Any other failure of the underlying system.
     #[error("{path}: {source}")]
     Io {
@@ -119,6 +128,9 @@ impl StorageError {
             | E::IntoItself { .. }
             | E::BadName { .. } => ErrorCode::InvalidPath,
             E::OffsetBeyondEnd { .. } => ErrorCode::Protocol,
+            E::HashMismatch(_) => ErrorCode::HashMismatch,
+            E::PrefixMismatch(_) => ErrorCode::PrefixMismatch,
+            E::Reserved(_) => ErrorCode::InvalidPath,
             E::Shrank(_) | E::SizeMismatch { .. } | E::Io { .. } | E::Internal(_) => ErrorCode::Io,
         }
     }

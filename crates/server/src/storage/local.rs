@@ -19,7 +19,7 @@ use std::{
         atomic::{AtomicU64, Ordering},
         Arc,
     },
-    time::SystemTime,
+    time::{Duration, SystemTime},
 };
 
 use async_trait::async_trait;
@@ -29,16 +29,14 @@ use cap_std::{
     fs::{Dir, Metadata, MetadataExt, OpenOptions, OpenOptionsExt},
 };
 use ferry_net::{
-    file::{read_exactly, FileSink, FileSource},
-    ChunkSink, ChunkSource, CHUNK_SIZE,
+    file::{first_chunk, FileSink, FileSource},
+    ChunkSink, ChunkSource,
 };
-use ferry_proto::{Entry, Kind, RemotePath, Timestamp};
+use ferry_proto::{
+    is_partial_name, partial_name, Digest, Entry, Kind, RemotePath, Timestamp, PART_SUFFIX,
+};
 
-use super::{Commit, Listing, ReadHandle, Storage, StorageError, WriteHandle};
-
-/// Marks the temporary files of uploads in progress:
-/// `.NAME.NONCE.ferry-part`, in the destination's directory.
-pub const PART_SUFFIX: &str = ".ferry-part";
+use super::{Commit, Listing, ReadHandle, Resume, Storage, StorageError, WriteHandle};
 
 /// A directory served from this machine's filesystem.
 #[derive(Debug, Clone)]
@@ -93,6 +91,7 @@ impl Storage for LocalStorage {
     }
 
     async fn mkdir(&self, path: &RemotePath, parents: bool) -> Result<(), StorageError> {
+        refuse_reserved(path)?;
         let p = path.clone();
         self.blocking(path, move |root| {
             if parents {
@@ -157,6 +156,7 @@ impl Storage for LocalStorage {
                     .map_err(|source| StorageError::BadName { dir: to, source })?,
                 _ => to,
             };
+            refuse_reserved(&target)?;
             if target == from {
                 return Ok(target);
             }
@@ -174,23 +174,84 @@ impl Storage for LocalStorage {
         &self,
         path: &RemotePath,
         offset: u64,
+        hash: bool,
     ) -> Result<Box<dyn ReadHandle>, StorageError> {
         let p = path.clone();
-        // Open, stat and read the first chunk in one trip to the blocking
-        // pool: a small file then needs no other.
+        // Open, stat, hash any prefix and read the first chunk in one trip
+        // to the blocking pool: a small file then needs no other.
         let reader = self
-            .blocking(path, move |root| LocalReader::open(root, p, offset))
+            .blocking(path, move |root| LocalReader::open(root, p, offset, hash))
             .await?;
         Ok(Box::new(reader))
     }
 
-    async fn create(&self, path: &RemotePath) -> Result<Box<dyn WriteHandle>, StorageError> {
+    async fn create(
+        &self,
+        path: &RemotePath,
+        resume: Option<Resume>,
+    ) -> Result<Box<dyn WriteHandle>, StorageError> {
+        refuse_reserved(path)?;
         let p = path.clone();
         let writer = self
-            .blocking(path, move |root| LocalWriter::create(root, p))
+            .blocking(path, move |root| LocalWriter::create(root, p, resume))
             .await?;
         Ok(Box::new(writer))
     }
+
+    async fn sweep_partials(&self, age: Duration) -> Result<usize, StorageError> {
+        self.blocking(&RemotePath::root(), move |root| Ok(sweep(root, age)))
+            .await
+    }
+}
+
+/// Refuses to make a name that only ferry's partial files may have.
+fn refuse_reserved(path: &RemotePath) -> Result<(), StorageError> {
+    match path.file_name() {
+        Some(name) if is_partial_name(name) => Err(StorageError::Reserved(path.clone())),
+        _ => Ok(()),
+    }
+}
+
+/// Removes the partial files under `root` untouched for longer than `age`,
+/// except those an upload holds right now. Symlinks are not followed.
+fn sweep(root: &Dir, age: Duration) -> usize {
+    let Some(cutoff) = SystemTime::now().checked_sub(age) else {
+        return 0;
+    };
+    let mut removed = 0;
+    let mut dirs = vec![String::new()];
+    while let Some(dir) = dirs.pop() {
+        let listing = if dir.is_empty() {
+            root.entries()
+        } else {
+            root.read_dir(&dir)
+        };
+        let Ok(listing) = listing else { continue };
+        for item in listing.flatten() {
+            let Ok(kind) = item.file_type() else { continue };
+            let name = item.file_name().to_string_lossy().into_owned();
+            let rel = if dir.is_empty() {
+                name.clone()
+            } else {
+                format!("{dir}/{name}")
+            };
+            if kind.is_dir() {
+                dirs.push(rel);
+            } else if kind.is_file() && is_partial_name(&name) {
+                let stale = item
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t.into_std() < cutoff);
+                let idle = root
+                    .open_with(&rel, OpenOptions::new().read(true))
+                    .is_ok_and(|f| f.into_std().try_lock().is_ok());
+                if stale && idle && root.remove_file(&rel).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+    }
+    removed
 }
 
 /// A directory listing; the iterator travels to the blocking pool and back
@@ -231,12 +292,13 @@ impl Listing for LocalListing {
 /// chunk was read when the file was opened.
 struct LocalReader {
     source: FileSource,
+    prefix: Option<Digest>,
     entry: Entry,
     path: RemotePath,
 }
 
 impl LocalReader {
-    fn open(root: &Dir, path: RemotePath, offset: u64) -> Result<Self, StorageError> {
+    fn open(root: &Dir, path: RemotePath, offset: u64, hash: bool) -> Result<Self, StorageError> {
         let meta = root.metadata(rel(&path)).map_err(StorageError::io(&path))?;
         if meta.is_dir() {
             return Err(StorageError::IsADirectory(path));
@@ -254,15 +316,12 @@ impl LocalReader {
                 size: entry.size,
             });
         }
-        let mut file = file.into_std();
-        if offset > 0 {
-            io::Seek::seek(&mut file, io::SeekFrom::Start(offset))
-                .map_err(StorageError::io(&path))?;
-        }
-        let first = (entry.size - offset).min(CHUNK_SIZE as u64) as usize;
-        let ahead = read_exactly(&mut file, first).map_err(StorageError::io(&path))?;
+        let first = first_chunk(entry.size, offset);
+        let (source, prefix) = FileSource::open(file.into_std(), offset, first, hash)
+            .map_err(StorageError::io(&path))?;
         Ok(LocalReader {
-            source: FileSource::new(file, ahead),
+            source,
+            prefix,
             entry,
             path,
         })
@@ -275,28 +334,45 @@ impl ReadHandle for LocalReader {
         &self.entry
     }
 
+    fn prefix(&self) -> Option<Digest> {
+        self.prefix
+    }
+
     async fn read(&mut self, len: usize) -> Result<Bytes, StorageError> {
         ChunkSource::read(&mut self.source, len)
             .await
             .map_err(StorageError::io(&self.path))
     }
+
+    fn digest(&self) -> Option<Digest> {
+        self.source.digest()
+    }
 }
 
-/// An upload in progress: a temporary file in the destination directory that
-/// is renamed over the destination on commit and removed if dropped before.
-/// It holds the file open and nothing else (paths are kept relative to the
-/// root), so an upload costs one file descriptor.
+/// An upload in progress: a partial file in the destination directory that
+/// is renamed over the destination on commit. Normally it is the
+/// destination's findable partial (`.NAME.ferry-part`, locked while in use),
+/// kept when the upload is interrupted so that a later one can resume it;
+/// when another upload holds that one, a private partial with a random name,
+/// removed on drop. It holds the file open and nothing else (paths are kept
+/// relative to the root), so an upload costs one file descriptor.
 struct LocalWriter {
     root: Arc<Dir>,
-    /// The temporary file, relative to the root.
+    /// The partial file, relative to the root.
     temp: String,
+    /// Whether `temp` is the findable partial (kept on drop).
+    findable: bool,
     path: RemotePath,
     sink: FileSink,
-    committed: bool,
+    done: bool,
 }
 
 impl LocalWriter {
-    fn create(root: &Arc<Dir>, path: RemotePath) -> Result<Self, StorageError> {
+    fn create(
+        root: &Arc<Dir>,
+        path: RemotePath,
+        resume: Option<Resume>,
+    ) -> Result<Self, StorageError> {
         let (Some(name), Some(parent)) = (path.file_name(), path.parent()) else {
             return Err(StorageError::IsADirectory(path));
         };
@@ -311,29 +387,96 @@ impl LocalWriter {
                 return Err(StorageError::IsADirectory(path));
             }
         }
+        let bad_name = |source| StorageError::BadName {
+            dir: parent.clone(),
+            source,
+        };
+        let findable = parent.join(&partial_name(name)).map_err(bad_name)?;
+        let temp = findable.as_relative().to_owned();
         let mut options = OpenOptions::new();
-        options.write(true).create_new(true).mode(0o644);
+        options.read(true).write(true);
+        if let Some(resume) = resume {
+            return Self::resume(root, path, temp, resume);
+        }
+        options.create(true).mode(0o644);
+        let file = root
+            .open_with(&temp, &options)
+            .map_err(StorageError::io(&path))?
+            .into_std();
+        if file.try_lock().is_ok() {
+            // A stale partial of an earlier upload is started over.
+            file.set_len(0).map_err(StorageError::io(&path))?;
+            return Ok(Self::new(root, temp, true, path, FileSink::new(file, true)));
+        }
+        // Another upload of the same destination holds the findable
+        // partial: this one writes a private one.
+        drop(file);
         let mut attempt = 0;
         loop {
-            let temp = parent
-                .join(&part_name(name))
-                .map_err(|source| StorageError::BadName {
-                    dir: parent.clone(),
-                    source,
-                })?;
-            match root.open_with(temp.as_relative(), &options) {
+            let private = parent.join(&part_name(name)).map_err(bad_name)?;
+            options.create(false).create_new(true);
+            match root.open_with(private.as_relative(), &options) {
                 Ok(file) => {
-                    return Ok(LocalWriter {
-                        root: root.clone(),
-                        temp: temp.as_relative().to_owned(),
-                        sink: FileSink::new(file.into_std()),
-                        path,
-                        committed: false,
-                    })
+                    let sink = FileSink::new(file.into_std(), true);
+                    let temp = private.as_relative().to_owned();
+                    return Ok(Self::new(root, temp, false, path, sink));
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 8 => attempt += 1,
                 Err(e) => return Err(StorageError::from_io(e, &path)),
             }
+        }
+    }
+
+    /// Goes on with the findable partial after its first `resume.offset`
+    /// bytes, if they hash to `resume.prefix`; otherwise the partial is
+    /// removed and the answer is a prefix mismatch.
+    fn resume(
+        root: &Arc<Dir>,
+        path: RemotePath,
+        temp: String,
+        resume: Resume,
+    ) -> Result<Self, StorageError> {
+        let mismatch = || StorageError::PrefixMismatch(path.clone());
+        let file = match root.open_with(&temp, OpenOptions::new().read(true).write(true)) {
+            Ok(file) => file.into_std(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(mismatch()),
+            Err(e) => return Err(StorageError::from_io(e, &path)),
+        };
+        if file.try_lock().is_err() {
+            // Another upload is writing it.
+            return Err(mismatch());
+        }
+        let len = file.metadata().map_err(StorageError::io(&path))?.len();
+        let kept = if len >= resume.offset {
+            FileSink::resume(file, resume.offset)
+                .ok()
+                .filter(|(_, prefix)| *prefix == resume.prefix)
+        } else {
+            None
+        };
+        match kept {
+            Some((sink, _)) => Ok(Self::new(root, temp, true, path, sink)),
+            None => {
+                let _ = root.remove_file(&temp);
+                Err(mismatch())
+            }
+        }
+    }
+
+    fn new(
+        root: &Arc<Dir>,
+        temp: String,
+        findable: bool,
+        path: RemotePath,
+        sink: FileSink,
+    ) -> Self {
+        LocalWriter {
+            root: root.clone(),
+            temp,
+            findable,
+            path,
+            sink,
+            done: false,
         }
     }
 }
@@ -350,15 +493,21 @@ impl WriteHandle for LocalWriter {
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
             let sink = std::mem::replace(&mut self.sink, FileSink::closed());
+            let hash = sink.digest();
             let io = |e| StorageError::from_io(e, &self.path);
             let file = sink.into_file().map_err(io)?;
             let written = file.metadata().map_err(io)?.len();
             if written != meta.size {
+                self.discard_now();
                 return Err(StorageError::SizeMismatch {
                     path: self.path.clone(),
                     written,
                     expected: meta.size,
                 });
+            }
+            if meta.hash.is_some() && meta.hash != hash {
+                self.discard_now();
+                return Err(StorageError::HashMismatch(self.path.clone()));
             }
             if let Some(t) = meta.mtime.and_then(Timestamp::to_system) {
                 file.set_times(FileTimes::new().set_modified(t))
@@ -369,22 +518,43 @@ impl WriteHandle for LocalWriter {
                 file.set_permissions(std::fs::Permissions::from_mode(mode & 0o777))
                     .map_err(io)?;
             }
-            drop(file);
             self.root
                 .rename(&self.temp, &self.root, self.path.as_relative())
                 .map_err(io)?;
-            self.committed = true;
+            self.done = true;
+            // Closing the file releases the partial's lock, after the rename.
+            drop(file);
             Ok(())
         })
         .await
         .map_err(|_| StorageError::Internal(path))?
     }
+
+    async fn discard(mut self: Box<Self>) {
+        let _ = tokio::task::spawn_blocking(move || self.discard_now()).await;
+    }
+}
+
+impl LocalWriter {
+    fn discard_now(&mut self) {
+        if !self.done {
+            let _ = self.root.remove_file(&self.temp);
+            self.done = true;
+        }
+    }
 }
 
 impl Drop for LocalWriter {
     fn drop(&mut self) {
-        if !self.committed {
-            let _ = self.root.remove_file(&self.temp);
+        // An interrupted upload keeps its findable partial for a resume, if
+        // anything arrived.
+        let empty = || {
+            self.root
+                .metadata(&self.temp)
+                .map_or(true, |m| m.len() == 0)
+        };
+        if !self.done && (!self.findable || empty()) {
+            self.discard_now();
         }
     }
 }
@@ -432,7 +602,8 @@ fn entry(name: &str, meta: &Metadata) -> Entry {
     }
 }
 
-/// A fresh temporary name for an upload of `name`, at most 255 bytes.
+/// A private partial's name for an upload of `name`: `.NAME.NONCE` and the
+/// partial suffix, at most 255 bytes.
 fn part_name(name: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
@@ -451,6 +622,7 @@ fn part_name(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use ferry_net::CHUNK_SIZE;
     use ferry_proto::ErrorCode;
 
     use super::*;
@@ -481,12 +653,12 @@ mod tests {
         std::os::unix::fs::symlink("../../../../..", root.path().join("up")).unwrap();
         let s = LocalStorage::open(root.path()).unwrap();
         for path in ["/out/secret", "/pw", "/up/etc/passwd"] {
-            let err = s.open_read(&p(path), 0).await.err().unwrap();
+            let err = s.open_read(&p(path), 0, false).await.err().unwrap();
             assert_eq!(err.code(), ErrorCode::InvalidPath, "{path}: {err}");
         }
         let err = s.list(&p("/out")).await.err().unwrap();
         assert_eq!(err.code(), ErrorCode::InvalidPath);
-        assert!(s.create(&p("/out/new")).await.is_err());
+        assert!(s.create(&p("/out/new"), None).await.is_err());
         assert!(!outside.path().join("new").exists());
         // The link itself may still be listed and removed.
         assert_eq!(count(&s, "/").await, 3);
@@ -494,30 +666,86 @@ mod tests {
         assert!(std::path::Path::new("/etc/passwd").exists());
     }
 
-    #[tokio::test]
-    async fn partial_files_vanish_unless_committed() {
-        let root = tempfile::tempdir().unwrap();
-        std::fs::write(root.path().join("f"), "old").unwrap();
-        let s = LocalStorage::open(root.path()).unwrap();
-        let commit = |size| Commit {
+    fn b3(bytes: &[u8]) -> Digest {
+        Digest(*blake3::hash(bytes).as_bytes())
+    }
+
+    fn commit(size: u64, hash: Option<Digest>) -> Commit {
+        Commit {
             size,
             mtime: None,
             mode: None,
+            hash,
+        }
+    }
+
+    #[tokio::test]
+    async fn partials_are_kept_for_resume_and_dropped_when_bad() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("f"), "old").unwrap();
+        let s = LocalStorage::open(root.path()).unwrap();
+        let names = || {
+            let mut v: Vec<String> = std::fs::read_dir(root.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
         };
-        let mut w = s.create(&p("/f")).await.unwrap();
+
+        // Interrupted: the old file stays, the part is kept under its
+        // findable name.
+        let mut w = s.create(&p("/f"), None).await.unwrap();
         w.write(vec![Bytes::from_static(b"new!")]).await.unwrap();
         drop(w);
         assert_eq!(std::fs::read(root.path().join("f")).unwrap(), b"old");
-        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 1);
+        assert_eq!(names(), [".f.ferry-part", "f"]);
 
-        let mut w = s.create(&p("/f")).await.unwrap();
-        w.write(vec![Bytes::from_static(b"new!")]).await.unwrap();
-        let err = w.commit(commit(5)).await.unwrap_err();
-        assert_eq!(err.code(), ErrorCode::Io);
+        // Resumed after its first 2 bytes, when they hash right.
+        let bad = Resume {
+            offset: 2,
+            prefix: b3(b"xx"),
+        };
+        let err = s.create(&p("/f"), Some(bad)).await.err().unwrap();
+        assert_eq!(err.code(), ErrorCode::PrefixMismatch);
+        assert_eq!(names(), ["f"], "a mismatched part is dropped");
+
+        let mut w = s.create(&p("/f"), None).await.unwrap();
+        w.write(vec![Bytes::from_static(b"ne")]).await.unwrap();
+        drop(w);
+        let good = Resume {
+            offset: 2,
+            prefix: b3(b"ne"),
+        };
+        let mut w = s.create(&p("/f"), Some(good)).await.unwrap();
+        w.write(vec![Bytes::from_static(b"w!")]).await.unwrap();
+        // The wrong hash: refused, the part is gone, the old file stays.
+        let err = w.commit(commit(4, Some(b3(b"nope")))).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::HashMismatch);
+        assert_eq!(names(), ["f"]);
         assert_eq!(std::fs::read(root.path().join("f")).unwrap(), b"old");
-        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 1);
 
-        let mut w = s.create(&p("/f")).await.unwrap();
+        // The wrong size: refused the same way.
+        let mut w = s.create(&p("/f"), None).await.unwrap();
+        w.write(vec![Bytes::from_static(b"new!")]).await.unwrap();
+        let err = w.commit(commit(5, None)).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::Io);
+        assert_eq!(names(), ["f"]);
+
+        // A second upload of the same file while one holds the partial
+        // writes a private one, which never outlives it.
+        let mut first = s.create(&p("/f"), None).await.unwrap();
+        first.write(vec![Bytes::from_static(b"a")]).await.unwrap();
+        let mut second = s.create(&p("/f"), None).await.unwrap();
+        second.write(vec![Bytes::from_static(b"b")]).await.unwrap();
+        assert_eq!(names().len(), 3, "{:?}", names());
+        drop(second);
+        assert_eq!(names(), [".f.ferry-part", "f"]);
+        first.discard().await;
+        assert_eq!(names(), ["f"]);
+
+        // Whole and right: it replaces the file, with its metadata.
+        let mut w = s.create(&p("/f"), None).await.unwrap();
         w.write(vec![Bytes::from_static(b"ne"), Bytes::from_static(b"w!")])
             .await
             .unwrap();
@@ -529,6 +757,7 @@ mod tests {
             size: 4,
             mtime: Some(mtime),
             mode: Some(0o4755),
+            hash: Some(b3(b"new!")),
         })
         .await
         .unwrap();
@@ -536,7 +765,47 @@ mod tests {
         let e = s.stat(&p("/f")).await.unwrap();
         assert_eq!(e.mtime, Some(mtime));
         assert_eq!(e.mode, 0o755);
-        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 1);
+        assert_eq!(names(), ["f"]);
+        assert_eq!(s.sum(&p("/f")).await.unwrap(), (4, b3(b"new!")));
+
+        // Partial names are ferry's own.
+        let err = s.create(&p("/.x.ferry-part"), None).await.err().unwrap();
+        assert_eq!(err.code(), ErrorCode::InvalidPath);
+        assert!(s.mkdir(&p("/.d.ferry-part"), false).await.is_err());
+        assert!(s.rename(&p("/f"), &p("/.f.ferry-part")).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn the_sweep_removes_only_old_idle_partials() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("a/b")).unwrap();
+        for p in [
+            "a/.old.ferry-part",
+            "a/b/.old2.ferry-part",
+            ".new.ferry-part",
+        ] {
+            std::fs::write(root.path().join(p), "x").unwrap();
+        }
+        std::fs::write(root.path().join("a/keep.ferry-part"), "not hidden").unwrap();
+        let old = SystemTime::now() - Duration::from_secs(3 * 86400);
+        for p in [
+            "a/.old.ferry-part",
+            "a/b/.old2.ferry-part",
+            "a/keep.ferry-part",
+        ] {
+            std::fs::File::options()
+                .write(true)
+                .open(root.path().join(p))
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        }
+        let s = LocalStorage::open(root.path()).unwrap();
+        let removed = s.sweep_partials(Duration::from_secs(86400)).await.unwrap();
+        assert_eq!(removed, 2);
+        assert!(root.path().join(".new.ferry-part").exists());
+        assert!(root.path().join("a/keep.ferry-part").exists());
+        assert!(!root.path().join("a/.old.ferry-part").exists());
     }
 
     #[tokio::test]
@@ -545,7 +814,8 @@ mod tests {
         let data: Vec<u8> = (0..(CHUNK_SIZE * 2 + 10)).map(|i| i as u8).collect();
         std::fs::write(root.path().join("f"), &data).unwrap();
         let s = LocalStorage::open(root.path()).unwrap();
-        let mut r = s.open_read(&p("/f"), 7).await.unwrap();
+        let mut r = s.open_read(&p("/f"), 7, true).await.unwrap();
+        assert_eq!(r.prefix(), Some(b3(&data[..7])));
         assert_eq!(r.entry().size, data.len() as u64);
         let mut got = Vec::new();
         for len in [
@@ -558,13 +828,13 @@ mod tests {
         }
         assert!(got == data[7..]);
         let err = s
-            .open_read(&p("/f"), data.len() as u64 + 1)
+            .open_read(&p("/f"), data.len() as u64 + 1, false)
             .await
             .err()
             .unwrap();
         assert_eq!(err.code(), ErrorCode::Protocol);
 
-        let mut r = s.open_read(&p("/f"), 0).await.unwrap();
+        let mut r = s.open_read(&p("/f"), 0, false).await.unwrap();
         std::fs::write(root.path().join("f"), b"short").unwrap();
         r.read(CHUNK_SIZE).await.unwrap();
         let err = r.read(CHUNK_SIZE).await.unwrap_err();

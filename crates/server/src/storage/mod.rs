@@ -13,9 +13,14 @@
 //!   escapes; a backend must also refuse anything that would lead outside
 //!   its root by other means (symlinks).
 //! - A [`WriteHandle`] makes its file appear under the final name only on
-//!   [`WriteHandle::commit`], atomically: readers see the previous version
-//!   (or nothing) until then. Dropping it uncommitted aborts the write and
-//!   leaves the previous version as it was.
+//!   [`WriteHandle::commit`], atomically, and only when the bytes hash to
+//!   what the sender computed: readers see the previous version (or
+//!   nothing) until then. Dropping it uncommitted leaves the previous
+//!   version as it was, and keeps what was written as the destination's
+//!   partial file, which a later [`Storage::create`] with a [`Resume`] goes
+//!   on with once the part's hash proves it is a prefix of the source.
+//! - Handles hash what they read or write with BLAKE3 (from byte 0, even
+//!   when they start at an offset), so that neither end reads a file twice.
 //! - Handles do their work per call and hold nothing blocked in between, so a
 //!   slow peer costs memory for at most one chunk, never a thread. A backend
 //!   over an object store implements reads as ranged reads and writes as
@@ -24,14 +29,14 @@
 mod error;
 mod local;
 
-use std::fmt;
+use std::{fmt, time::Duration};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use ferry_net::{ChunkSink, ChunkSource};
-use ferry_proto::{Entry, RemotePath, Timestamp};
+use ferry_proto::{Digest, Entry, RemotePath, Timestamp};
 
-pub use self::{error::StorageError, local::LocalStorage, local::PART_SUFFIX};
+pub use self::{error::StorageError, local::LocalStorage};
 
 /// A tree of files and directories that ferry serves.
 #[async_trait]
@@ -56,16 +61,56 @@ pub trait Storage: Send + Sync + fmt::Debug + 'static {
     /// existing directory; returns where it ended up.
     async fn rename(&self, from: &RemotePath, to: &RemotePath) -> Result<RemotePath, StorageError>;
 
-    /// Opens the regular file `path` for reading from `offset` on.
+    /// Opens the regular file `path` for reading from `offset` on. With
+    /// `hash`, the handle hashes the file from byte 0: the part before
+    /// `offset` as it opens ([`ReadHandle::prefix`]), the rest as it reads.
     async fn open_read(
         &self,
         path: &RemotePath,
         offset: u64,
+        hash: bool,
     ) -> Result<Box<dyn ReadHandle>, StorageError>;
 
     /// Starts writing `path`, whose parent must exist. Nothing appears under
-    /// `path` until the handle is committed.
-    async fn create(&self, path: &RemotePath) -> Result<Box<dyn WriteHandle>, StorageError>;
+    /// `path` until the handle is committed. Without `resume` the write
+    /// starts from nothing; with it, it goes on with the destination's
+    /// partial file after its first `resume.offset` bytes, provided they
+    /// hash to `resume.prefix` (else [`StorageError::PrefixMismatch`], and
+    /// the partial is dropped so that a fresh start is clean).
+    async fn create(
+        &self,
+        path: &RemotePath,
+        resume: Option<Resume>,
+    ) -> Result<Box<dyn WriteHandle>, StorageError>;
+
+    /// The size and BLAKE3 of the regular file `path`.
+    async fn sum(&self, path: &RemotePath) -> Result<(u64, Digest), StorageError> {
+        let mut file = self.open_read(path, 0, true).await?;
+        let size = file.entry().size;
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(ferry_net::CHUNK_SIZE as u64) as usize;
+            file.read(n).await?;
+            left -= n as u64;
+        }
+        let hash = file
+            .digest()
+            .ok_or_else(|| StorageError::Internal(path.clone()))?;
+        Ok((size, hash))
+    }
+
+    /// Removes partial files untouched for longer than `age`; returns how
+    /// many went.
+    async fn sweep_partials(&self, age: Duration) -> Result<usize, StorageError>;
+}
+
+/// Where a resumed upload goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resume {
+    /// How many bytes of the partial to keep.
+    pub offset: u64,
+    /// The BLAKE3 those bytes must have.
+    pub prefix: Digest,
 }
 
 /// A directory's entries, in the backend's order.
@@ -82,9 +127,17 @@ pub trait ReadHandle: Send {
     /// agree).
     fn entry(&self) -> &Entry;
 
+    /// The BLAKE3 of the bytes before the offset it was opened at, when
+    /// hashing.
+    fn prefix(&self) -> Option<Digest>;
+
     /// The next `len` bytes. A file that ends first (it shrank) is
     /// [`StorageError::Shrank`].
     async fn read(&mut self, len: usize) -> Result<Bytes, StorageError>;
+
+    /// The BLAKE3 of the file from byte 0 to where reading got, when
+    /// hashing.
+    fn digest(&self) -> Option<Digest>;
 }
 
 /// What a finished upload is given as it becomes visible.
@@ -96,18 +149,25 @@ pub struct Commit {
     pub mtime: Option<Timestamp>,
     /// Permission bits to give the file (only the 0o777 bits are used).
     pub mode: Option<u32>,
+    /// The BLAKE3 the sender computed; a file that hashes otherwise is
+    /// refused ([`StorageError::HashMismatch`]) and its partial removed.
+    pub hash: Option<Digest>,
 }
 
-/// A file being written. Dropping it before [`WriteHandle::commit`] aborts
-/// the write: the previous version stays as it was.
+/// A file being written. Dropping it before [`WriteHandle::commit`] leaves
+/// the previous version as it was and keeps the bytes written as the
+/// destination's partial file, for a later resume.
 #[async_trait]
 pub trait WriteHandle: Send {
     /// Appends every byte of `chunks`.
     async fn write(&mut self, chunks: Vec<Bytes>) -> Result<(), StorageError>;
 
-    /// Checks the size, applies the metadata, and makes the file appear
-    /// under its final name atomically.
+    /// Checks the size and hash, applies the metadata, and makes the file
+    /// appear under its final name atomically.
     async fn commit(self: Box<Self>, meta: Commit) -> Result<(), StorageError>;
+
+    /// Gives up and removes the partial file: its bytes are known bad.
+    async fn discard(self: Box<Self>);
 }
 
 impl<'a> ChunkSource for Box<dyn ReadHandle + 'a> {
