@@ -67,6 +67,7 @@ pub(crate) enum Command {
     Mkdir(OnServer<cmd::mkdir::Args>),
     Rmdir(OnServer<cmd::rmdir::Args>),
     Mv(OnServer<cmd::mv::Args>),
+    Sum(OnServer<cmd::sum::Args>),
     Forget(cmd::forget::Args),
 }
 
@@ -91,6 +92,7 @@ impl Command {
             Command::Mkdir(c) => (c.host, Remote::Mkdir(c.args)),
             Command::Rmdir(c) => (c.host, Remote::Rmdir(c.args)),
             Command::Mv(c) => (c.host, Remote::Mv(c.args)),
+            Command::Sum(c) => (c.host, Remote::Sum(c.args)),
         };
         one_shot(&global, &host, verb).await
     }

@@ -164,6 +164,7 @@ impl Progress {
                     "bytes": summary.bytes,
                     "seconds": secs,
                     "bytes_per_second": if secs > 0.0 { summary.bytes as f64 / secs } else { 0.0 },
+                    "skipped": summary.skipped,
                     "resumed": summary.resumed,
                     "restarted": summary.restarted,
                     "failed": failed,
@@ -178,6 +179,9 @@ impl Progress {
                     human_bytes(summary.bytes),
                     human_rate(summary.bytes, secs),
                 );
+                if summary.skipped > 0 {
+                    line.push_str(&format!("; {} skipped (already there)", summary.skipped));
+                }
                 if summary.resumed > 0 {
                     line.push_str(&format!("; {} resumed", summary.resumed));
                 }
@@ -241,6 +245,28 @@ impl Observer for Progress {
         }
     }
 
+    fn interrupted(&self, id: usize) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        lock(&self.started).remove(&id);
+        if let Some(bars) = &self.bars {
+            if let Some(bar) = lock(&bars.shown).remove(&id) {
+                bar.finish_and_clear();
+                bars.multi.remove(&bar);
+            }
+        }
+    }
+
+    fn reconnecting(&self, attempt: u32, of: u32) {
+        let line =
+            format!("ferry: the connection was lost; reconnecting (attempt {attempt} of {of})");
+        match &self.bars {
+            Some(bars) => {
+                let _ = bars.multi.println(line);
+            }
+            None => eprintln!("{line}"),
+        }
+    }
+
     fn finished(&self, id: usize, name: &str, outcome: &Result<Moved, RequestError>) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.done.fetch_add(1, Ordering::Relaxed);
@@ -261,6 +287,7 @@ impl Observer for Progress {
             .remove(&id)
             .map_or(0.0, |t| t.elapsed().as_secs_f64());
         match self.mode {
+            Mode::Lines if moved.skipped => println!("{name}  skipped: already there"),
             Mode::Lines => {
                 let how = if moved.restarted {
                     "  (the partial file did not match the source: started over)".to_owned()
@@ -287,6 +314,7 @@ impl Observer for Progress {
                     "hash": moved.hash.map(|h| h.to_string()),
                     "resumed_from": moved.resumed_from,
                     "restarted": moved.restarted,
+                    "skipped": moved.skipped,
                 })
             ),
             Mode::Bars | Mode::Quiet => {}

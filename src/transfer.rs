@@ -4,7 +4,9 @@
 use std::{path::PathBuf, sync::Arc};
 
 use anyhow::Context as _;
-use ferry_client::{transfer::Observer, Client, Summary, TransferOptions, DEFAULT_JOBS};
+use ferry_client::{
+    transfer::Observer, Client, Summary, TransferOptions, DEFAULT_JOBS, DEFAULT_RETRIES,
+};
 
 use crate::{
     output::Output,
@@ -27,6 +29,17 @@ pub(crate) struct TransferArgs {
     /// Record the transfer rate over time into FILE (CSV).
     #[arg(long, value_name = "FILE")]
     pub stats: Option<PathBuf>,
+    /// Skip a file the destination already holds only when their BLAKE3
+    /// hashes match, rather than their sizes and modification times.
+    #[arg(long)]
+    pub checksum: bool,
+    /// Send every file, even those the destination already holds.
+    #[arg(long)]
+    pub ignore_times: bool,
+    /// Times to reconnect, with growing pauses, when the connection is lost
+    /// in the middle of a batch; unfinished files then resume.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_RETRIES)]
+    pub retries: u32,
 }
 
 impl TransferArgs {
@@ -36,6 +49,9 @@ impl TransferArgs {
             jobs: usize::from(self.jobs),
             recursive: self.recursive,
             preserve_mode: self.preserve,
+            checksum: self.checksum,
+            ignore_times: self.ignore_times,
+            retries: self.retries,
         }
     }
 }

@@ -14,6 +14,7 @@ pub(crate) mod rm;
 pub(crate) mod rmdir;
 pub(crate) mod serve;
 pub(crate) mod stat;
+pub(crate) mod sum;
 
 use anyhow::Context as _;
 use clap::Subcommand;
@@ -32,6 +33,7 @@ pub(crate) enum Remote {
     Mv(mv::Args),
     Get(get::Args),
     Put(put::Args),
+    Sum(sum::Args),
 }
 
 impl Remote {
@@ -47,6 +49,7 @@ impl Remote {
             Remote::Mv(args) => mv::run(session, args).await,
             Remote::Get(args) => get::run(session, args).await,
             Remote::Put(args) => put::run(session, args).await,
+            Remote::Sum(args) => sum::run(session, args).await,
         }
     }
 }

@@ -164,6 +164,12 @@ pub(super) const COMMANDS: &[Spec] = &[
         args: Args::Remote,
     },
     Spec {
+        name: "sum",
+        usage: "PATH...",
+        aliases: &[],
+        args: Args::Remote,
+    },
+    Spec {
         name: "get",
         usage: "REMOTE... [-o LOCALDIR] [-r] [-j N] [-p]",
         aliases: &["dl", "DOWNLOAD", "DWLD"],

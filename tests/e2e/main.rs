@@ -9,6 +9,7 @@ mod util;
 mod bad_input;
 mod commands;
 mod output;
+mod resume;
 mod shell;
 mod transfer;
 mod trust;

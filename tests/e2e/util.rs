@@ -24,12 +24,24 @@ impl Server {
     /// Starts `ferry serve ROOT --listen 127.0.0.1:PORT --certs CERTS` and
     /// waits for it to print its address and fingerprint.
     pub(crate) fn start(root: &Path, certs: &Path, port: u16, log: &Path) -> Server {
+        Server::start_with(root, certs, port, log, &[])
+    }
+
+    /// [`Server::start`] with more arguments for `ferry serve`.
+    pub(crate) fn start_with(
+        root: &Path,
+        certs: &Path,
+        port: u16,
+        log: &Path,
+        extra: &[&str],
+    ) -> Server {
         let stderr = std::fs::File::create(log).expect("server log");
         let mut child = Command::new(FERRY)
             .args(["serve", root.to_str().unwrap(), "--listen"])
             .arg(format!("127.0.0.1:{port}"))
             .arg("--certs")
             .arg(certs)
+            .args(extra)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -47,6 +47,22 @@ pub struct Moved {
     /// A partial file was there but was not a prefix of the source (it
     /// changed, or the part was damaged), so the file started over.
     pub restarted: bool,
+    /// The destination already held the file: nothing was sent.
+    pub skipped: bool,
+}
+
+impl Moved {
+    /// A file of `size` bytes that the destination already held.
+    pub fn skipped(size: u64) -> Self {
+        Moved {
+            bytes: 0,
+            size,
+            hash: None,
+            resumed_from: 0,
+            restarted: false,
+            skipped: true,
+        }
+    }
 }
 
 impl Client {
@@ -73,6 +89,14 @@ impl Client {
     /// was pinned the first time, so nobody is asked again.
     pub async fn reconnect(&self) -> Result<Client, ConnectError> {
         crate::connect(&self.target, &self.options).await
+    }
+
+    /// [`Client::reconnect`], waiting at most `timeout` for the handshake
+    /// (or the connect timeout, if shorter).
+    pub async fn reconnect_within(&self, timeout: Duration) -> Result<Client, ConnectError> {
+        let mut options = (*self.options).clone();
+        options.timeout = options.timeout.min(timeout);
+        crate::connect(&self.target, &options).await
     }
 
     /// The round-trip time QUIC currently estimates.
@@ -293,6 +317,7 @@ impl Client {
             hash: sent,
             resumed_from: from,
             restarted: from == 0 && offset > 0,
+            skipped: false,
         })
     }
 
@@ -397,6 +422,7 @@ impl Client {
             hash,
             resumed_from: offset,
             restarted: false,
+            skipped: false,
         };
         // The server answers even when it stopped the upload early; its
         // answer explains a failed send better than the send error does.

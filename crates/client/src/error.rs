@@ -213,6 +213,12 @@ pub enum RequestError {
     /// was renamed into place.
     #[error("{0}: the received bytes do not match the server's BLAKE3; nothing was replaced")]
     HashMismatch(String),
+    /// The connection was lost and could not be made again.
+    #[error("the connection was lost, and reconnecting failed: {0}")]
+    Reconnect(ConnectError),
+    /// The batch gave up before this file's turn (its connection was gone).
+    #[error("not transferred: the connection was lost")]
+    NotRun,
     /// A task of this process failed: a bug.
     #[error("internal error: {0}")]
     Internal(String),
@@ -224,7 +230,9 @@ impl RequestError {
     pub fn code(&self) -> &'static str {
         match self {
             RequestError::Remote(e) => e.code.as_str(),
-            RequestError::ConnectionLost(_) => "connect",
+            RequestError::ConnectionLost(_) | RequestError::Reconnect(_) | RequestError::NotRun => {
+                "connect"
+            }
             RequestError::Protocol(_) => ErrorCode::Protocol.as_str(),
             RequestError::Local { .. } => "local",
             RequestError::IsADirectory(_)

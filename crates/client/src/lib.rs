@@ -27,7 +27,9 @@ mod client;
 pub mod connect;
 mod error;
 pub mod glob;
+mod link;
 mod partial;
+mod skip;
 mod target;
 pub mod transfer;
 
@@ -35,7 +37,9 @@ pub use client::{Client, Moved, OVERLAP};
 pub use connect::{connect, ConnectOptions, Trust};
 pub use error::{ConnectError, ProtocolError, RequestError};
 pub use target::{Target, TargetParseError};
-pub use transfer::{Observer, Options as TransferOptions, Plan, Summary, DEFAULT_JOBS};
+pub use transfer::{
+    Observer, Options as TransferOptions, Plan, Summary, DEFAULT_JOBS, DEFAULT_RETRIES,
+};
 
 pub use ferry_proto::{
     Digest, Entry, ErrorCode, Fingerprint, Kind, RemotePath, Timestamp, PART_SUFFIX,

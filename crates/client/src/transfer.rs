@@ -3,15 +3,20 @@
 //! one connection, at most `jobs` at a time, reporting progress as events.
 
 use std::{
+    collections::VecDeque,
     path::{Path, PathBuf},
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use ferry_proto::{Kind, RemotePath};
+use ferry_proto::{Entry, Kind, RemotePath, Timestamp};
 use tokio::task::JoinSet;
 
-use crate::{glob, Client, Moved, RequestError};
+use crate::{glob, link::Link, Client, Moved, RequestError};
+
+/// How many times a batch reconnects after losing its connection, unless
+/// told otherwise.
+pub const DEFAULT_RETRIES: u32 = 5;
 
 /// Files in flight at once unless told otherwise. Each file costs at least
 /// one round trip, so small files need many in flight: through a 50 ms,
@@ -31,6 +36,13 @@ pub struct Options {
     pub recursive: bool,
     /// Keep Unix permission bits (modification times are always kept).
     pub preserve_mode: bool,
+    /// Decide that a destination already holds a file by comparing BLAKE3
+    /// hashes instead of sizes and modification times.
+    pub checksum: bool,
+    /// Send every file, even one the destination already holds.
+    pub ignore_times: bool,
+    /// How many times to reconnect when the connection is lost mid-batch.
+    pub retries: u32,
 }
 
 impl Default for Options {
@@ -39,6 +51,9 @@ impl Default for Options {
             jobs: DEFAULT_JOBS,
             recursive: false,
             preserve_mode: false,
+            checksum: false,
+            ignore_times: false,
+            retries: DEFAULT_RETRIES,
         }
     }
 }
@@ -52,8 +67,14 @@ pub trait Observer: Send + Sync {
     fn started(&self, _id: usize, _name: &str, _size: u64) {}
     /// More bytes of a file moved.
     fn advanced(&self, _id: usize, _bytes: u64) {}
-    /// A file is done, or failed.
+    /// A file is done (moved, resumed or skipped), or failed.
     fn finished(&self, _id: usize, _name: &str, _outcome: &Result<Moved, RequestError>) {}
+    /// A file was cut off by the loss of the connection; it will start
+    /// again (resuming) once the batch has reconnected.
+    fn interrupted(&self, _id: usize) {}
+    /// The connection was lost; this is attempt `attempt` of `of` to make
+    /// it again.
+    fn reconnecting(&self, _attempt: u32, _of: u32) {}
 }
 
 /// An observer that ignores everything.
@@ -72,6 +93,11 @@ pub struct FileJob {
     pub size: u64,
     /// How to show it: the path as the user will recognize it.
     pub display: String,
+    /// The source's modification time, for the quick check.
+    pub mtime: Option<Timestamp>,
+    /// For uploads: what the server holds at `remote` (surveyed before the
+    /// transfer), for the quick check.
+    pub dest: Option<Entry>,
     /// For uploads: the length of the server's partial file of `remote`, to
     /// resume (0: none known).
     pub partial: u64,
@@ -135,6 +161,8 @@ pub struct Summary {
     /// Files whose partial file was not a prefix of the source, so they
     /// started over.
     pub restarted: usize,
+    /// Files the destination already held, not sent.
+    pub skipped: usize,
     /// Wall time of the transfers.
     pub elapsed: Duration,
     /// What failed, by name, with why.
@@ -190,6 +218,8 @@ impl Client {
                         remote: m.path,
                         local,
                         size: entry.size,
+                        mtime: entry.mtime,
+                        dest: None,
                         partial: 0,
                     }),
                 }
@@ -235,6 +265,8 @@ impl Client {
                             remote: child,
                             local: child_local,
                             size: entry.size,
+                            mtime: entry.mtime,
+                            dest: None,
                             partial: 0,
                         }),
                         // Links are not followed in recursive copies, as
@@ -306,11 +338,12 @@ impl Client {
                 failures.push((dir.to_string(), e));
             }
         }
-        let files = plan
+        let mut files: Vec<FileJob> = plan
             .files
             .into_iter()
             .filter(|f| !failed.iter().any(|d| f.remote.starts_with(d)))
             .collect();
+        self.survey(&mut files, opts.jobs).await;
         self.run(files, failures, opts, observer, Direction::Up)
             .await
     }
@@ -326,56 +359,117 @@ impl Client {
         let start = Instant::now();
         observer.planned(files.len(), files.iter().map(|f| f.size).sum());
         let jobs = opts.jobs.max(1);
-        let preserve = opts.preserve_mode;
+        let link = Arc::new(Link::new(self.clone()));
+        // Each file with how many times the connection was lost under it.
+        let mut queue: VecDeque<(usize, FileJob, u32)> = files
+            .into_iter()
+            .enumerate()
+            .map(|(id, job)| (id, job, 0))
+            .collect();
         let mut tasks = JoinSet::new();
         let mut summary = Summary::default();
-        let mut tally = |done: Result<
-            (String, Result<Moved, RequestError>),
-            tokio::task::JoinError,
-        >| match done {
-            Ok((_, Ok(moved))) => {
-                summary.files += 1;
-                summary.bytes += moved.bytes;
-                summary.resumed += usize::from(moved.resumed_from > 0);
-                summary.restarted += usize::from(moved.restarted);
-            }
-            Ok((name, Err(e))) => failures.push((name, e)),
-            Err(e) => failures.push(("transfer".into(), RequestError::internal(e))),
-        };
+        let mut gave_up = false;
         // At most `jobs` tasks exist at once, however long the batch.
-        for (id, job) in files.into_iter().enumerate() {
-            while tasks.len() >= jobs {
-                if let Some(done) = tasks.join_next().await {
-                    tally(done);
-                }
-            }
-            let client = self.clone();
-            let observer = observer.clone();
-            tasks.spawn(async move {
-                observer.started(id, &job.display, job.size);
-                let progress = |n: u64| observer.advanced(id, n);
-                let moved = match direction {
-                    Direction::Down => {
-                        client
-                            .download(&job.remote, &job.local, preserve, &progress)
-                            .await
-                    }
-                    Direction::Up => {
-                        client
-                            .upload(&job.local, &job.remote, preserve, job.partial, &progress)
-                            .await
-                    }
+        loop {
+            while tasks.len() < jobs && !gave_up {
+                let Some((id, mut job, losses)) = queue.pop_front() else {
+                    break;
                 };
-                observer.finished(id, &job.display, &moved);
-                (job.display, moved)
-            });
+                let (link, observer, opts) = (link.clone(), observer.clone(), opts.clone());
+                tasks.spawn(async move {
+                    let (client, generation) = link.get().await;
+                    observer.started(id, &job.display, job.size);
+                    let progress = |n: u64| observer.advanced(id, n);
+                    let moved = client
+                        .move_one(&mut job, direction, &opts, losses > 0, &progress)
+                        .await;
+                    if matches!(&moved, Err(e) if e.is_connection_lost()) {
+                        observer.interrupted(id);
+                    } else {
+                        observer.finished(id, &job.display, &moved);
+                    }
+                    (id, job, losses, generation, moved)
+                });
+            }
+            let Some(done) = tasks.join_next().await else {
+                break;
+            };
+            let (id, job, losses, generation, moved) = match done {
+                Ok(done) => done,
+                Err(e) => {
+                    failures.push(("transfer".into(), RequestError::internal(e)));
+                    continue;
+                }
+            };
+            match moved {
+                Ok(moved) if moved.skipped => summary.skipped += 1,
+                Ok(moved) => {
+                    summary.files += 1;
+                    summary.bytes += moved.bytes;
+                    summary.resumed += usize::from(moved.resumed_from > 0);
+                    summary.restarted += usize::from(moved.restarted);
+                }
+                // The file goes again, resuming, once connected anew; a file
+                // cut off more often than that fails, so a connection that
+                // keeps dying cannot loop forever.
+                Err(e) if e.is_connection_lost() && !gave_up && losses < opts.retries => {
+                    let of = opts.retries;
+                    let tried = |n: u32| observer.reconnecting(n, of);
+                    match link.reconnect(generation, opts.retries, &tried).await {
+                        Ok(()) => queue.push_front((id, job, losses + 1)),
+                        Err(gone) => {
+                            gave_up = true;
+                            failures.push((job.display, RequestError::Reconnect(gone)));
+                        }
+                    }
+                }
+                Err(e) => failures.push((job.display, e)),
+            }
         }
-        while let Some(done) = tasks.join_next().await {
-            tally(done);
+        // Whatever could not run for want of a connection.
+        for (_, job, _) in queue {
+            failures.push((job.display, RequestError::NotRun));
         }
         summary.elapsed = start.elapsed();
         summary.failures = failures;
         summary
+    }
+
+    /// One file: skipped when the destination holds it already, else moved
+    /// (resuming any partial). `again` when an earlier try was cut off by
+    /// the loss of the connection.
+    async fn move_one(
+        &self,
+        job: &mut FileJob,
+        direction: Direction,
+        opts: &Options,
+        again: bool,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Moved, RequestError> {
+        if again && matches!(direction, Direction::Up) {
+            // Cut off before: the server now holds part of it.
+            self.survey(std::slice::from_mut(job), 1).await;
+        }
+        if !opts.ignore_times {
+            let there = match direction {
+                Direction::Down => self.already_local(job, opts.checksum).await?,
+                Direction::Up => self.already_remote(job, opts.checksum).await?,
+            };
+            if there {
+                return Ok(Moved::skipped(job.size));
+            }
+        }
+        let preserve = opts.preserve_mode;
+        match direction {
+            Direction::Down => {
+                self.download(&job.remote, &job.local, preserve, progress)
+                    .await
+            }
+            Direction::Up => {
+                self.upload(&job.local, &job.remote, preserve, job.partial, progress)
+                    .await
+            }
+        }
     }
 }
 
@@ -416,6 +510,8 @@ fn plan_put_local(patterns: &[String], dest: &RemotePath, recursive: bool) -> Pl
                     remote,
                     local: path,
                     size: meta.len(),
+                    mtime: meta.modified().ok().and_then(Timestamp::from_system),
+                    dest: None,
                     partial: 0,
                 });
             }
@@ -465,12 +561,16 @@ fn walk_local(dir: &Path, remote: &RemotePath, plan: &mut Plan) {
         if kind.is_dir() {
             walk_local(&path, &child, plan);
         } else if kind.is_file() {
-            let size = entry.metadata().map_or(0, |m| m.len());
+            let meta = entry.metadata().ok();
             plan.files.push(FileJob {
                 display: path.display().to_string(),
                 remote: child,
                 local: path,
-                size,
+                size: meta.as_ref().map_or(0, std::fs::Metadata::len),
+                mtime: meta
+                    .and_then(|m| m.modified().ok())
+                    .and_then(Timestamp::from_system),
+                dest: None,
                 partial: 0,
             });
         }

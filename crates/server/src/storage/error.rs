@@ -94,6 +94,9 @@ pub enum StorageError {
     /// A resume's partial is missing, busy, or not a prefix of the source.
     #[error("{0}: the part already uploaded is not a prefix of this source")]
     PrefixMismatch(RemotePath),
+    /// Another upload holds the partial file a resume wants.
+    #[error("{0}: another upload of this file is in progress")]
+    Busy(RemotePath),
     /// Names ending in the partial suffix are ferry's own.
     #[error("{0}: names like this are reserved for ferry's partial files")]
     Reserved(RemotePath),
@@ -131,6 +134,7 @@ impl StorageError {
             E::HashMismatch(_) => ErrorCode::HashMismatch,
             E::PrefixMismatch(_) => ErrorCode::PrefixMismatch,
             E::Reserved(_) => ErrorCode::InvalidPath,
+            E::Busy(_) => ErrorCode::Busy,
             E::Shrank(_) | E::SizeMismatch { .. } | E::Io { .. } | E::Internal(_) => ErrorCode::Io,
         }
     }

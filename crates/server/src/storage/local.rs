@@ -38,6 +38,11 @@ use ferry_proto::{
 
 use super::{Commit, Listing, ReadHandle, Resume, Storage, StorageError, WriteHandle};
 
+/// How long a resume waits for a partial file that another upload holds.
+/// Longer than the idle timeout, after which the server gives up on a client
+/// that vanished, and so releases its uploads' partials.
+const RESUME_WAIT: Duration = Duration::from_secs(15);
+
 /// A directory served from this machine's filesystem.
 #[derive(Debug, Clone)]
 pub struct LocalStorage {
@@ -191,11 +196,23 @@ impl Storage for LocalStorage {
         resume: Option<Resume>,
     ) -> Result<Box<dyn WriteHandle>, StorageError> {
         refuse_reserved(path)?;
-        let p = path.clone();
-        let writer = self
-            .blocking(path, move |root| LocalWriter::create(root, p, resume))
-            .await?;
-        Ok(Box::new(writer))
+        // A partial another upload holds is waited for a while when resuming:
+        // that upload is usually one whose client vanished (killed, or its
+        // network gone), which the server learns at the idle timeout.
+        let deadline = tokio::time::Instant::now() + RESUME_WAIT;
+        loop {
+            let p = path.clone();
+            let made = self
+                .blocking(path, move |root| LocalWriter::create(root, p, resume))
+                .await;
+            match made {
+                Err(StorageError::Busy(_)) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(StorageError::Busy(p)) => return Err(StorageError::PrefixMismatch(p)),
+                other => return other.map(|w| Box::new(w) as Box<dyn WriteHandle>),
+            }
+        }
     }
 
     async fn sweep_partials(&self, age: Duration) -> Result<usize, StorageError> {
@@ -444,7 +461,7 @@ impl LocalWriter {
         };
         if file.try_lock().is_err() {
             // Another upload is writing it.
-            return Err(mismatch());
+            return Err(StorageError::Busy(path));
         }
         let len = file.metadata().map_err(StorageError::io(&path))?.len();
         let kept = if len >= resume.offset {
