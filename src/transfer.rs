@@ -19,7 +19,8 @@ pub(crate) struct TransferArgs {
     /// Copy directories recursively.
     #[arg(short, long)]
     pub recursive: bool,
-    /// Files in flight at once.
+    /// Files in flight at once at most (what they may hold in memory
+    /// together is bounded too, so big files move fewer at a time).
     #[arg(short, long, default_value_t = DEFAULT_JOBS as u16, value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub jobs: u16,
@@ -47,6 +48,7 @@ impl TransferArgs {
     pub(crate) fn options(&self) -> TransferOptions {
         TransferOptions {
             jobs: usize::from(self.jobs),
+            in_flight_bytes: ferry_client::transfer::IN_FLIGHT_BYTES,
             recursive: self.recursive,
             preserve_mode: self.preserve,
             checksum: self.checksum,

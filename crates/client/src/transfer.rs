@@ -1,6 +1,7 @@
 //! Many files at once: plan a batch (expand globs, walk directories with
 //! `-r`), then move the files concurrently, each on its own stream of the
-//! one connection, at most `jobs` at a time, reporting progress as events.
+//! one connection, as many at a time as a file count and a byte budget
+//! allow, reporting progress as events.
 
 use std::{
     collections::VecDeque,
@@ -18,20 +19,35 @@ use crate::{glob, link::Link, Client, Moved, RequestError};
 /// told otherwise.
 pub const DEFAULT_RETRIES: u32 = 5;
 
-/// Files in flight at once unless told otherwise. Each file costs at least
-/// one round trip, so small files need many in flight: through a 50 ms,
-/// 100 Mbit/s link (`bench/wan.sh`), 200 files of 32 KiB took 1.43 s with 16,
-/// 1.25 s with 32 and 1.17 s with 128. Big files share the connection's
-/// window fairly however many are in flight, and each holds at most about
-/// 1 MiB of read-ahead on the sender and 2 MiB of write-behind on the
-/// receiver, so 32 bounds memory near 100 MiB at worst.
-pub const DEFAULT_JOBS: usize = 32;
+/// Files in flight at once at most, unless told otherwise. Each file costs
+/// at least one round trip, so small files need many in flight: 5000 files
+/// of 1-4 KiB through a 50 ms link take about 8.7 s with 32 in flight and
+/// about 2 s with 256 (`bench/wan.sh`). What bounds memory is
+/// [`IN_FLIGHT_BYTES`], so big files do not crowd in at this count.
+pub const DEFAULT_JOBS: usize = 256;
+
+/// What the files in flight may cost together, in bytes of the buffers they
+/// hold: a file counts as its size, up to two chunks (what a sender reads
+/// ahead), plus [`FILE_COST`]. 32 MiB lets 32 big files move at once (on
+/// loopback, more did not move more) while hundreds of small ones do.
+pub const IN_FLIGHT_BYTES: u64 = 32 << 20;
+
+/// What a file in flight costs besides its bytes: a stream's state and
+/// buffers.
+const FILE_COST: u64 = 16 << 10;
+
+/// What `job` counts against [`IN_FLIGHT_BYTES`].
+fn cost(job: &FileJob) -> u64 {
+    job.size.min(2 * ferry_net::CHUNK_SIZE as u64) + FILE_COST
+}
 
 /// How to transfer.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Files in flight at once (at least 1).
+    /// Files in flight at once at most (at least 1).
     pub jobs: usize,
+    /// What the files in flight may cost together (see [`IN_FLIGHT_BYTES`]).
+    pub in_flight_bytes: u64,
     /// Descend into directories.
     pub recursive: bool,
     /// Keep Unix permission bits (modification times are always kept).
@@ -49,6 +65,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             jobs: DEFAULT_JOBS,
+            in_flight_bytes: IN_FLIGHT_BYTES,
             recursive: false,
             preserve_mode: false,
             checksum: false,
@@ -369,12 +386,21 @@ impl Client {
         let mut tasks = JoinSet::new();
         let mut summary = Summary::default();
         let mut gave_up = false;
-        // At most `jobs` tasks exist at once, however long the batch.
+        let mut in_flight = 0u64;
+        // At most `jobs` tasks exist at once, however long the batch, and
+        // they cost at most the byte budget (but one always runs).
         loop {
             while tasks.len() < jobs && !gave_up {
+                let fits = |job: &FileJob| {
+                    tasks.is_empty() || in_flight + cost(job) <= opts.in_flight_bytes
+                };
+                if !queue.front().is_some_and(|(_, job, _)| fits(job)) {
+                    break;
+                }
                 let Some((id, mut job, losses)) = queue.pop_front() else {
                     break;
                 };
+                in_flight += cost(&job);
                 let (link, observer, opts) = (link.clone(), observer.clone(), opts.clone());
                 tasks.spawn(async move {
                     let (client, generation) = link.get().await;
@@ -397,10 +423,16 @@ impl Client {
             let (id, job, losses, generation, moved) = match done {
                 Ok(done) => done,
                 Err(e) => {
+                    // A panicked task: its cost can no longer be told apart,
+                    // so the budget forgets all of it once nothing runs.
+                    if tasks.is_empty() {
+                        in_flight = 0;
+                    }
                     failures.push(("transfer".into(), RequestError::internal(e)));
                     continue;
                 }
             };
+            in_flight = in_flight.saturating_sub(cost(&job));
             match moved {
                 Ok(moved) if moved.skipped => summary.skipped += 1,
                 Ok(moved) => {
