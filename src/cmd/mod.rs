@@ -18,7 +18,7 @@ pub(crate) mod sum;
 
 use anyhow::Context as _;
 use clap::Subcommand;
-use ferry_client::{Client, RemotePath, Target};
+use ferry_client::{glob, Client, RemotePath, RequestError, Target};
 
 use crate::{cli::Global, output::Output, session};
 
@@ -90,6 +90,38 @@ pub(crate) async fn one_shot(global: &Global, host: &Target, verb: Remote) -> an
     let outcome = verb.run(&session).await;
     session.client.close().await;
     outcome
+}
+
+/// Runs `op` on every match of each remote pattern (globs expanded, a
+/// plain path taken as it is), reporting a failure, or a pattern that
+/// matches nothing, and carrying on with the rest; what must stop the whole
+/// command is passed on, as with [`each`].
+pub(crate) async fn each_match<F, Fut>(
+    session: &Session,
+    patterns: &[String],
+    op: F,
+) -> anyhow::Result<bool>
+where
+    F: Fn(RemotePath) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut ok = true;
+    for pattern in patterns {
+        let matches = match glob::expand_remote(&session.client, &session.cwd, pattern).await {
+            Ok(m) if m.is_empty() => Err(RequestError::NoMatch(pattern.clone()).into()),
+            Ok(m) => Ok(m),
+            Err(e) => Err(e.into()),
+        };
+        match matches {
+            Ok(matches) => {
+                for m in matches {
+                    ok &= session.out.report(op(m.path).await.map(|()| true))?;
+                }
+            }
+            Err(e) => ok &= session.out.report(Err(e))?,
+        }
+    }
+    Ok(ok)
 }
 
 /// Runs `op` on each path, reporting a failure and carrying on with the

@@ -1,8 +1,6 @@
 //! `rm`: remove remote files, expanding globs.
 
-use ferry_client::{glob, RequestError};
-
-use super::Session;
+use super::{each_match, Session};
 
 /// Remove remote files (globs allowed); refuses directories.
 #[derive(Debug, clap::Args)]
@@ -13,25 +11,8 @@ pub(crate) struct Args {
 }
 
 pub(crate) async fn run(session: &Session, args: Args) -> anyhow::Result<bool> {
-    let mut ok = true;
-    for pattern in &args.paths {
-        let matches = match glob::expand_remote(&session.client, &session.cwd, pattern).await {
-            Ok(m) if m.is_empty() => Err(RequestError::NoMatch(pattern.clone())),
-            other => other,
-        };
-        let matches = match matches {
-            Ok(m) => m,
-            Err(e) => {
-                ok &= session.out.report(Err(e.into()))?;
-                continue;
-            }
-        };
-        for m in matches {
-            let removed = session.client.remove(&m.path).await;
-            ok &= session
-                .out
-                .report(removed.map(|()| true).map_err(Into::into))?;
-        }
-    }
-    Ok(ok)
+    each_match(session, &args.paths, |path| async move {
+        Ok(session.client.remove(&path).await?)
+    })
+    .await
 }

@@ -3,7 +3,6 @@
 
 use std::{net::UdpSocket, time::Duration};
 
-use ferry_client::{ConnectOptions, Trust};
 use ferry_proto::{ErrorCode, PutRequest, Request, Response};
 
 use crate::util::{is_root, names, show, Env};
@@ -145,18 +144,7 @@ fn malformed_and_oversized_requests_only_fail_their_own_stream() {
     env.remote_file("big.bin", &big);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let target = env.host().parse().unwrap();
-        let client = ferry_client::connect(
-            &target,
-            &ConnectOptions {
-                known_hosts: env.home.join("known_hosts"),
-                trust: Trust::AcceptNew,
-                timeout: Duration::from_secs(10),
-                identity: None,
-            },
-        )
-        .await
-        .unwrap();
+        let client = env.raw_client().await;
         let conn = client.connection().clone();
 
         // A download that stays open while the bad requests arrive.
@@ -301,18 +289,7 @@ fn stalled_uploads_do_not_starve_other_clients() {
     env.remote_file("visible.txt", b"x");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let held = rt.block_on(async {
-        let target = env.host().parse().unwrap();
-        let client = ferry_client::connect(
-            &target,
-            &ConnectOptions {
-                known_hosts: env.home.join("known_hosts"),
-                trust: Trust::AcceptNew,
-                timeout: Duration::from_secs(10),
-                identity: None,
-            },
-        )
-        .await
-        .unwrap();
+        let client = env.raw_client().await;
         let conn = client.connection().clone();
         // More than tokio's 512 blocking threads, which a thread per
         // upload would exhaust.

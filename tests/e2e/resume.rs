@@ -65,6 +65,13 @@ fn kill_when(child: &mut Child, partial: &Path, at: u64) {
     child.wait().unwrap();
 }
 
+/// Runs `ferry ARGS` and kills it half way through a BIG file, once
+/// `partial` holds half of it.
+fn interrupt(env: &Env, args: &[&str], partial: &Path) {
+    let mut child = spawn(env, args);
+    kill_when(&mut child, partial, (BIG / 2) as u64);
+}
+
 /// Checks the one file event of a re-run: resumed, and how much it sent.
 fn resumed(out: &std::process::Output, size: usize) -> u64 {
     assert!(out.status.success(), "{}", show(out));
@@ -88,11 +95,11 @@ fn a_killed_download_resumes_and_sends_little_more_than_the_rest() {
     let data = bytes(BIG, 21);
     env.remote_file("big.bin", &data);
     let partial = env.local.join("dl/.big.bin.ferry-part");
-    let mut first = spawn(
+    interrupt(
         &env,
         &["get", &env.host(), "/big.bin", "-o", "dl", "-j", "1"],
+        &partial,
     );
-    kill_when(&mut first, &partial, (BIG / 2) as u64);
     assert!(
         !env.local.join("dl/big.bin").exists(),
         "no file under the final name"
@@ -117,8 +124,7 @@ fn a_killed_upload_resumes_and_sends_little_more_than_the_rest() {
     let data = bytes(BIG, 22);
     env.local_file("big.bin", &data);
     let partial = env.root.join(".big.bin.ferry-part");
-    let mut first = spawn(&env, &["put", &env.host(), "big.bin", "-j", "1"]);
-    kill_when(&mut first, &partial, (BIG / 2) as u64);
+    interrupt(&env, &["put", &env.host(), "big.bin", "-j", "1"], &partial);
     assert!(!env.root.join("big.bin").exists());
 
     let out = env.run(&["put", &env.host(), "big.bin", "--json"]);
@@ -138,19 +144,18 @@ fn a_damaged_partial_is_detected_and_the_file_starts_over() {
     env.local_file("up.bin", &data);
 
     let partial = env.local.join("dl/.down.bin.ferry-part");
-    let mut first = spawn(
+    interrupt(
         &env,
         &["get", &env.host(), "/down.bin", "-o", "dl", "-j", "1"],
+        &partial,
     );
-    kill_when(&mut first, &partial, (BIG / 2) as u64);
     flip(&partial, 12_345);
     let out = env.run(&["get", &env.host(), "/down.bin", "-o", "dl", "--json"]);
     restarted(&out, BIG);
     assert!(std::fs::read(env.local.join("dl/down.bin")).unwrap() == data);
 
     let partial = env.root.join(".up.bin.ferry-part");
-    let mut first = spawn(&env, &["put", &env.host(), "up.bin", "-j", "1"]);
-    kill_when(&mut first, &partial, (BIG / 2) as u64);
+    interrupt(&env, &["put", &env.host(), "up.bin", "-j", "1"], &partial);
     flip(&partial, 54_321);
     let out = env.run(&["put", &env.host(), "up.bin", "--json"]);
     restarted(&out, BIG);
@@ -165,11 +170,11 @@ fn a_changed_source_starts_over() {
     let data = bytes(BIG, 24);
     env.remote_file("big.bin", &data);
     let partial = env.local.join("dl/.big.bin.ferry-part");
-    let mut first = spawn(
+    interrupt(
         &env,
         &["get", &env.host(), "/big.bin", "-o", "dl", "-j", "1"],
+        &partial,
     );
-    kill_when(&mut first, &partial, (BIG / 2) as u64);
     let changed = bytes(BIG, 25);
     env.remote_file("big.bin", &changed);
 
@@ -492,18 +497,7 @@ fn an_upload_from_a_lying_client_is_refused() {
     env.remote_file("x.bin", b"the good old copy");
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let target = env.host().parse().unwrap();
-        let client = ferry_client::connect(
-            &target,
-            &ferry_client::ConnectOptions {
-                known_hosts: env.home.join("known_hosts"),
-                trust: ferry_client::Trust::AcceptNew,
-                timeout: Duration::from_secs(10),
-                identity: None,
-            },
-        )
-        .await
-        .unwrap();
+        let client = env.raw_client().await;
         let data = bytes(700_000, 9);
         let hash = Digest(*blake3::hash(&data).as_bytes());
         let (mut send, mut recv) = client.connection().open_bi().await.unwrap();
@@ -547,8 +541,7 @@ fn the_shell_resumes_an_interrupted_get() {
     env.remote_file("big.bin", &data);
     std::fs::write(env.local.join("script"), "get big.bin -j 1\n").unwrap();
     let partial = env.local.join(".big.bin.ferry-part");
-    let mut first = spawn(&env, &["shell", &env.host(), "-b", "script"]);
-    kill_when(&mut first, &partial, (BIG / 2) as u64);
+    interrupt(&env, &["shell", &env.host(), "-b", "script"], &partial);
     let out = env.run(&["shell", &env.host(), "-b", "script"]);
     assert!(out.status.success(), "{}", show(&out));
     let text = String::from_utf8_lossy(&out.stdout);

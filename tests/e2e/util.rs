@@ -177,6 +177,21 @@ impl Env {
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
+    /// A library connection to the server, trusting it on first use, for
+    /// tests that speak the raw protocol on its QUIC connection.
+    pub(crate) async fn raw_client(&self) -> ferry_client::Client {
+        let target = self.host().parse().expect("host");
+        let options = ferry_client::ConnectOptions {
+            known_hosts: self.home.join("known_hosts"),
+            trust: ferry_client::Trust::AcceptNew,
+            timeout: Duration::from_secs(10),
+            identity: None,
+        };
+        ferry_client::connect(&target, &options)
+            .await
+            .expect("connect")
+    }
+
     /// Writes a file under the served root.
     pub(crate) fn remote_file(&self, rel: &str, contents: &[u8]) -> PathBuf {
         write(&self.root.join(rel), contents)

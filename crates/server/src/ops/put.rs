@@ -174,24 +174,31 @@ mod tests {
         assert_eq!(names(dir.path()), ["f"]);
     }
 
+    /// Uploads the first `sent` bytes of `data` to /f, then resets the
+    /// stream (`reset`) or drops it.
+    async fn cut_off(ctx: &crate::context::Context, data: &[u8], sent: usize, reset: bool) {
+        let ((mut csend, _crecv), (ssend, srecv)) = duplex(16);
+        let server_ctx = ctx.clone();
+        let server = tokio::spawn(async move {
+            crate::request::serve(&server_ctx, ssend, srecv).await;
+        });
+        let (req, body) = verified("/f", data, 0, None);
+        write_frame(&mut csend, &req).await.unwrap();
+        csend.write_all(&body[..sent]).await.unwrap();
+        if reset {
+            csend.reset(ferry_net::codes::CANCELLED);
+        }
+        drop(csend);
+        server.await.unwrap();
+    }
+
     #[tokio::test]
     async fn an_interrupted_upload_resumes_only_from_a_true_prefix() {
         let dir = tempfile::tempdir().unwrap();
         let ctx = context(dir.path());
         let data: Vec<u8> = (0..1_500_000u32).map(|i| (i % 239) as u8).collect();
-        // The first 900 000 bytes arrive, then the stream breaks.
-        {
-            let ((mut csend, _crecv), (ssend, srecv)) = duplex(16);
-            let server_ctx = ctx.clone();
-            let server = tokio::spawn(async move {
-                crate::request::serve(&server_ctx, ssend, srecv).await;
-            });
-            let (req, body) = verified("/f", &data, 0, None);
-            write_frame(&mut csend, &req).await.unwrap();
-            csend.write_all(&body[..900_000]).await.unwrap();
-            csend.reset(ferry_net::codes::CANCELLED);
-            server.await.unwrap();
-        }
+        // The first 900 000 bytes arrive, then the stream is reset.
+        cut_off(&ctx, &data, 900_000, true).await;
         assert_eq!(names(dir.path()), [".f.ferry-part"]);
         let kept = std::fs::metadata(dir.path().join(".f.ferry-part"))
             .unwrap()
@@ -206,19 +213,9 @@ mod tests {
         assert_eq!(code(&answer), ErrorCode::PrefixMismatch);
         assert!(names(dir.path()).is_empty(), "{:?}", names(dir.path()));
 
-        // Again, interrupted; then resumed from a true prefix.
-        {
-            let ((mut csend, _crecv), (ssend, srecv)) = duplex(16);
-            let server_ctx = ctx.clone();
-            let server = tokio::spawn(async move {
-                crate::request::serve(&server_ctx, ssend, srecv).await;
-            });
-            let (req, body) = verified("/f", &data, 0, None);
-            write_frame(&mut csend, &req).await.unwrap();
-            csend.write_all(&body[..900_000]).await.unwrap();
-            drop(csend);
-            server.await.unwrap();
-        }
+        // Again, cut off (the client vanishes); then resumed from a true
+        // prefix.
+        cut_off(&ctx, &data, 900_000, false).await;
         let (req, body) = verified("/f", &data, 800_000, Some(b3(&data[..800_000])));
         assert_eq!(call(&ctx, &req, &body).await.0, Response::Ok);
         assert!(std::fs::read(dir.path().join("f")).unwrap() == data);
