@@ -1,13 +1,16 @@
 //! # ferry-net: the QUIC plumbing that client and server share
 //!
+//! - [`congestion`]: ferry's congestion controller, which models the path's
+//!   bottleneck bandwidth and RTT instead of halving on every loss, and the
+//!   `--limit` rate cap.
 //! - [`framed`]: reading and writing [`ferry_proto::frame`] frames on quinn
 //!   streams, with the frame limit checked before any allocation.
 //! - [`pump`]: moving file bytes between a file and a stream in large
 //!   chunks, with file I/O on blocking threads so it never stalls the network
 //!   task, and memory bounded per stream whatever the file size.
 //! - [`transport`]: the transport parameters (flow-control windows, stream
-//!   limits, timeouts), the UDP socket set-up and the crypto provider, so both
-//!   ends are tuned in one place.
+//!   limits, timeouts, the controller), the UDP socket set-up and the crypto
+//!   provider, so both ends are tuned in one place.
 //!
 //! ## Security
 //!
@@ -15,6 +18,7 @@
 //! [`ferry_proto::MAX_FRAME_LEN`] before a buffer is allocated, and a received
 //! file is refused as soon as it carries more bytes than were declared.
 
+pub mod congestion;
 pub mod framed;
 pub mod pump;
 pub mod transport;
