@@ -43,6 +43,11 @@ pub struct Global {
     /// Seconds to wait for the server to answer the handshake.
     #[arg(long, global = true, default_value_t = 10, value_name = "SECS")]
     pub connect_timeout: u64,
+    /// Cap the transfer rate in bytes per second: 20M is 20 MB/s (K, M, G;
+    /// Ki, Mi, Gi). A server caps what it sends; a client what it sends
+    /// and receives.
+    #[arg(long, global = true, value_name = "RATE")]
+    pub limit: Option<ferry_net::congestion::RateLimit>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -17,6 +17,9 @@ use crate::{
 /// failure was already reported).
 pub async fn run(cli: Cli) -> anyhow::Result<bool> {
     let global = cli.global;
+    ferry_net::transport::set_default_options(ferry_net::transport::TransportOptions {
+        rate_limit: global.limit,
+    });
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Shell(args) => crate::shell::run(&global, args).await,

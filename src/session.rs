@@ -26,7 +26,12 @@ pub async fn connect(global: &Global, target: &Target) -> anyhow::Result<Client>
         trust,
         timeout: Duration::from_secs(global.connect_timeout.max(1)),
     };
-    Ok(ferry_client::connect(target, options).await?)
+    let client = ferry_client::connect(target, options).await?;
+    if let Some(limit) = global.limit {
+        let conn = client.connection().clone();
+        tokio::spawn(ferry_net::transport::limit_receive_rate(conn, limit));
+    }
+    Ok(client)
 }
 
 /// Asks on the terminal whether to trust a new server.
