@@ -294,6 +294,13 @@ where
         summary = run(progress.clone()) => summary,
         _ = tokio::signal::ctrl_c() => {
             progress.abandon();
+            // Tell the server at once: the streams' resets can sit behind a
+            // full congestion window, and a process that exits without a
+            // close leaves the server holding the upload until its idle
+            // timeout. On a loaded machine 25 ms is not always enough for
+            // the endpoint to send the close, so give it a little longer.
+            client.close().await;
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
             if let Some(stats) = stats {
                 stats.stop().await?;
             }
