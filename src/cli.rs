@@ -44,6 +44,11 @@ pub(crate) struct Global {
     /// Seconds to wait for the server to answer the handshake.
     #[arg(long, global = true, default_value_t = 10, value_name = "SECS")]
     pub connect_timeout: u64,
+    /// Cap the transfer rate in bytes per second: 20M is 20 MB/s (K, M, G;
+    /// Ki, Mi, Gi). A server caps what it sends; a client what it sends
+    /// and receives.
+    #[arg(long, global = true, value_name = "RATE")]
+    pub limit: Option<ferry_net::congestion::RateLimit>,
 }
 
 /// A verb's arguments after the server it acts on.
@@ -77,7 +82,7 @@ impl Command {
     pub(crate) async fn run(self, global: Global) -> anyhow::Result<bool> {
         use cmd::{one_shot, Remote};
         let (host, verb) = match self {
-            Command::Serve(args) => return cmd::serve::run(args).await,
+            Command::Serve(args) => return cmd::serve::run(args, global.limit).await,
             Command::Shell(args) => return shell::run(&global, args).await,
             Command::Forget(args) => return cmd::forget::run(&args),
             // The one-shot `ls` prints the long form, as it always has.

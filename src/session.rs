@@ -8,6 +8,7 @@ use std::{
 };
 
 use ferry_client::{Client, ConnectOptions, Fingerprint, Target, Trust};
+use ferry_net::transport::TransportOptions;
 
 use crate::{cli::Global, home};
 
@@ -27,6 +28,9 @@ pub(crate) async fn connect(global: &Global, target: &Target) -> anyhow::Result<
         trust,
         timeout: Duration::from_secs(global.connect_timeout.max(1)),
         identity: None,
+        transport: TransportOptions {
+            rate_limit: global.limit,
+        },
     };
     Ok(ferry_client::connect(target, &options).await?)
 }

@@ -20,7 +20,9 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use ferry_client::{glob, Client, RemotePath, RequestError, Target};
 
-use crate::{cli::Global, output::Output, session};
+use std::time::Duration;
+
+use crate::{cli::Global, output::Output, session, transfer::Cancelled};
 
 /// A verb that acts on a server.
 #[derive(Debug, Subcommand)]
@@ -88,7 +90,19 @@ pub(crate) async fn one_shot(global: &Global, host: &Target, verb: Remote) -> an
         out: Output::new(global),
     };
     let outcome = verb.run(&session).await;
-    session.client.close().await;
+    if matches!(&outcome, Err(e) if e.is::<Cancelled>()) {
+        // The cancelled streams' resets can sit behind a full congestion
+        // window; the close must reach the server, or it holds the
+        // transfers (and their partials' locks) until its idle timeout. On
+        // a loaded machine the endpoint may need more than the usual 25 ms
+        // to send it.
+        session
+            .client
+            .close_within(Duration::from_millis(200))
+            .await;
+    } else {
+        session.client.close().await;
+    }
     outcome
 }
 

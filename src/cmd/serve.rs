@@ -8,6 +8,7 @@ use std::{
 };
 
 use anyhow::Context;
+use ferry_net::{congestion::RateLimit, transport::TransportOptions};
 use ferry_server::{Config, Server};
 
 use crate::home;
@@ -40,17 +41,17 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from(d).map_err(|_| format!("'{text}' is negative"))
 }
 
-pub(crate) async fn run(args: Args) -> anyhow::Result<bool> {
+pub(crate) async fn run(args: Args, limit: Option<RateLimit>) -> anyhow::Result<bool> {
     init_logging();
     let certs = match &args.certs {
         Some(dir) => dir.clone(),
         None => home::server_certs()?,
     };
     let server = match args.listen {
-        Some(listen) => bind(&args, listen, &certs)?,
+        Some(listen) => bind(&args, listen, &certs, limit)?,
         // Dual-stack by default; fall back to IPv4 where IPv6 is off.
-        None => bind(&args, SocketAddr::from(([0u16; 8], 4433)), &certs)
-            .or_else(|_| bind(&args, SocketAddr::from(([0, 0, 0, 0], 4433)), &certs))?,
+        None => bind(&args, SocketAddr::from(([0u16; 8], 4433)), &certs, limit)
+            .or_else(|_| bind(&args, SocketAddr::from(([0, 0, 0, 0], 4433)), &certs, limit))?,
     };
     let addr = server.local_addr();
     let fp = server.fingerprint();
@@ -84,12 +85,18 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-fn bind(args: &Args, listen: SocketAddr, certs: &std::path::Path) -> anyhow::Result<Server> {
+fn bind(
+    args: &Args,
+    listen: SocketAddr,
+    certs: &std::path::Path,
+    limit: Option<RateLimit>,
+) -> anyhow::Result<Server> {
     Server::bind(&Config {
         root: args.root.clone(),
         listen,
         certs: certs.to_owned(),
         partials_ttl: args.keep_partials,
+        transport: TransportOptions { rate_limit: limit },
     })
     .context("cannot start the server")
 }

@@ -8,6 +8,7 @@ mod util;
 
 mod bad_input;
 mod commands;
+mod lossy;
 mod output;
 mod resume;
 mod shell;

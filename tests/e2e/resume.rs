@@ -390,7 +390,7 @@ fn lying_server(dir: &Path, data: Vec<u8>, flip_byte: bool) -> (tokio::runtime::
     use ferry_proto::{Digest, Entry, Kind, Request, Response, Trailer};
     let rt = tokio::runtime::Runtime::new().unwrap();
     let identity = ferry_trust::load_or_generate(dir, ferry_trust::Role::Server).unwrap();
-    let config = ferry_trust::server_config(&identity, None).unwrap();
+    let config = ferry_trust::server_config(&identity, None, &Default::default()).unwrap();
     let endpoint = rt.block_on(async {
         quinn::Endpoint::server(config, "127.0.0.1:0".parse().unwrap()).unwrap()
     });

@@ -186,6 +186,7 @@ impl Env {
             trust: ferry_client::Trust::AcceptNew,
             timeout: Duration::from_secs(10),
             identity: None,
+            transport: Default::default(),
         };
         ferry_client::connect(&target, &options)
             .await

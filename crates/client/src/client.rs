@@ -120,8 +120,13 @@ impl Client {
     /// probe timeouts, about 80 ms even on loopback) would add that to every
     /// command; the close frame itself leaves within a millisecond or two.
     pub async fn close(&self) {
+        self.close_within(Duration::from_millis(25)).await;
+    }
+
+    /// [`Client::close`], giving the close up to `linger` to leave.
+    pub async fn close_within(&self, linger: Duration) {
         self.conn.close(codes::DONE, b"bye");
-        let _ = tokio::time::timeout(Duration::from_millis(25), self.endpoint.wait_idle()).await;
+        let _ = tokio::time::timeout(linger, self.endpoint.wait_idle()).await;
     }
 
     /// Opens a stream and sends `request` on it, without finishing it.

@@ -3,6 +3,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
+use ferry_net::transport::TransportOptions;
 use ferry_proto::Fingerprint;
 use ferry_trust::{Identity, KnownHosts, PinVerifier};
 
@@ -51,6 +52,8 @@ pub struct ConnectOptions {
     pub timeout: Duration,
     /// The certificate this client presents, if any.
     pub identity: Option<Arc<Identity>>,
+    /// Transport choices: a cap on the rate this client sends and receives.
+    pub transport: TransportOptions,
 }
 
 /// Connects to `target`, verifying or pinning its certificate.
@@ -72,7 +75,11 @@ pub async fn connect(target: &Target, options: &ConnectOptions) -> Result<Client
         expected,
         ferry_net::transport::crypto_provider(),
     ));
-    let config = ferry_trust::client_config(verifier.clone(), options.identity.as_deref())?;
+    let config = ferry_trust::client_config(
+        verifier.clone(),
+        options.identity.as_deref(),
+        &options.transport,
+    )?;
 
     let bind: SocketAddr = if addr.is_ipv6() {
         (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
@@ -151,6 +158,13 @@ pub async fn connect(target: &Target, options: &ConnectOptions) -> Result<Client
         known
             .add(&key, seen)
             .map_err(kh_err(&options.known_hosts))?;
+    }
+    if let Some(limit) = options.transport.rate_limit {
+        // The cap on what this client receives: its flow-control window.
+        tokio::spawn(ferry_net::transport::limit_receive_rate(
+            conn.clone(),
+            limit,
+        ));
     }
     Ok(Client::new(endpoint, conn, target.clone(), options.clone()))
 }

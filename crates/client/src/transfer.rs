@@ -28,7 +28,7 @@ pub const DEFAULT_JOBS: usize = 256;
 
 /// What the files in flight may cost together, in bytes of the buffers they
 /// hold: a file counts as its size, up to two chunks (what a sender reads
-/// ahead), plus [`FILE_COST`]. 32 MiB lets 32 big files move at once (on
+/// ahead), plus `FILE_COST`. 32 MiB lets 32 big files move at once (on
 /// loopback, more did not move more) while hundreds of small ones do.
 pub const IN_FLIGHT_BYTES: u64 = 32 << 20;
 

@@ -1,5 +1,8 @@
 //! # ferry-net: the QUIC plumbing that client and server share
 //!
+//! - [`congestion`]: ferry's congestion controller, which models the path's
+//!   bottleneck bandwidth and RTT instead of halving on every loss, and the
+//!   `--limit` rate cap.
 //! - [`stream`]: the [`SendHalf`] and [`RecvHalf`] traits that handlers and
 //!   pumps are written against, implemented for quinn's streams and for an
 //!   in-memory [`stream::pipe`] that unit tests use.
@@ -11,8 +14,8 @@
 //! - [`file`](mod@file): local files as chunk sources and sinks, one trip to the
 //!   blocking pool per chunk.
 //! - [`transport`]: the transport parameters (flow-control windows, stream
-//!   limits, timeouts), the UDP socket set-up and the crypto provider, so both
-//!   ends are tuned in one place.
+//!   limits, timeouts, the controller), the UDP socket set-up and the crypto
+//!   provider, so both ends are tuned in one place.
 //!
 //! ## Security
 //!
@@ -20,6 +23,7 @@
 //! [`ferry_proto::MAX_FRAME_LEN`] before a buffer is allocated, and a received
 //! file is refused as soon as it carries more bytes than were declared.
 
+pub mod congestion;
 pub mod file;
 pub mod framed;
 pub mod pump;

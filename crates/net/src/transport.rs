@@ -4,6 +4,8 @@ use std::{io, net::SocketAddr, sync::Arc, time::Duration};
 
 use quinn::{IdleTimeout, TransportConfig, VarInt};
 
+use crate::congestion::{BottleneckConfig, RateLimit};
+
 /// Bytes one stream may have in flight, and all streams of a connection
 /// together: 16 MiB fills 1.3 Gbit/s at 100 ms round trip, while bounding
 /// what a connection buffers. On loopback 16 and 64 MiB measured the same
@@ -27,22 +29,68 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// cannot at its old address.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(1);
 
-/// The transport parameters both ends use.
-pub fn transport_config() -> TransportConfig {
+/// What one end chooses on top of the fixed transport parameters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TransportOptions {
+    /// Cap on the rate this end sends at (`--limit`). See
+    /// [`limit_receive_rate`] for the rate it receives at.
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// The transport parameters both ends use, with `options`: ferry's
+/// congestion controller ([`crate::congestion::Bottleneck`]), capped at the
+/// rate limit if there is one.
+pub fn transport_config_with(options: &TransportOptions) -> TransportConfig {
+    let mut congestion = BottleneckConfig::default();
+    congestion.rate_limit(options.rate_limit);
     let mut t = TransportConfig::default();
+    t.congestion_controller_factory(Arc::new(congestion));
+    // A limited end also grants less credit from the start, so a sender
+    // cannot burst a whole window before [`limit_receive_rate`] tightens it.
+    let window = match options.rate_limit {
+        Some(limit) => {
+            let second = limit.bytes_in(Duration::from_secs(1)).max(64 << 10);
+            u32::try_from(second)
+                .unwrap_or(u32::MAX)
+                .min(CONNECTION_WINDOW)
+        }
+        None => CONNECTION_WINDOW,
+    };
     t.max_concurrent_bidi_streams(VarInt::from_u32(MAX_STREAMS))
         .max_concurrent_uni_streams(VarInt::from_u32(0))
         .stream_receive_window(VarInt::from_u32(STREAM_WINDOW))
-        .receive_window(VarInt::from_u32(CONNECTION_WINDOW))
+        .receive_window(VarInt::from_u32(window))
         .send_window(u64::from(CONNECTION_WINDOW))
         .max_idle_timeout(IdleTimeout::try_from(IDLE_TIMEOUT).ok())
         .keep_alive_interval(Some(KEEP_ALIVE));
     t
 }
 
-/// The shared transport parameters, ready for a quinn config.
-pub fn shared_transport_config() -> Arc<TransportConfig> {
-    Arc::new(transport_config())
+/// The transport parameters with `options`, ready for a quinn config.
+pub fn shared_transport_config(options: &TransportOptions) -> Arc<TransportConfig> {
+    Arc::new(transport_config_with(options))
+}
+
+/// Holds what `conn` receives to about `limit`, for as long as it lives.
+///
+/// A sender's own cap lives in its congestion controller; this is the cap a
+/// receiver can impose on any sender: the connection's flow-control window is
+/// kept at what `limit` allows in one round trip, so the peer can never have
+/// more than that in flight. Spawn it next to the connection.
+pub async fn limit_receive_rate(conn: quinn::Connection, limit: RateLimit) {
+    /// How often the window follows the RTT.
+    const EVERY: Duration = Duration::from_millis(250);
+    /// Floor of the window: a sender blocked on a window smaller than one
+    /// frame still moves, only in smaller packets.
+    const FLOOR: u64 = 1024;
+    loop {
+        let window = limit.bytes_in(conn.rtt()).max(FLOOR);
+        conn.set_receive_window(VarInt::from_u64(window).unwrap_or(VarInt::MAX));
+        tokio::select! {
+            _ = conn.closed() => return,
+            _ = tokio::time::sleep(EVERY) => {}
+        }
+    }
 }
 
 /// Binds a UDP socket with large buffers (best effort: the kernel caps them).

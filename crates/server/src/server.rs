@@ -8,6 +8,7 @@ use tokio::{
     task::JoinSet,
 };
 
+use ferry_net::transport::TransportOptions;
 use ferry_trust::{IdentityError, Role, TlsError};
 
 use crate::{
@@ -37,6 +38,8 @@ pub struct Config {
     /// How long interrupted uploads' partial files are kept for a resume
     /// ([`PARTIALS_TTL`] by default).
     pub partials_ttl: Duration,
+    /// Transport choices: a cap on the rate the server sends at.
+    pub transport: TransportOptions,
 }
 
 /// Why the server could not start.
@@ -89,7 +92,7 @@ impl Server {
         let root = config.root.canonicalize().map_err(root_err)?;
         let storage = LocalStorage::open(&root).map_err(root_err)?;
         let identity = ferry_trust::load_or_generate(&config.certs, Role::Server)?;
-        let server_config = ferry_trust::server_config(&identity, None)?;
+        let server_config = ferry_trust::server_config(&identity, None, &config.transport)?;
         let bind_err = |error| ServerError::Bind {
             addr: config.listen,
             error,
