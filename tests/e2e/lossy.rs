@@ -1,7 +1,9 @@
-//! Transfers through an emulated lossy link (`shared/tools/wan`: two network
-//! namespaces and a forwarder that drops 5 % of packets at random) arrive
-//! byte-exact in both directions. Correctness, not speed: nothing here is
-//! timed, save a generous bound so a hang fails instead of blocking CI.
+//! Transfers through an emulated link (`shared/tools/wan`: two network
+//! namespaces and a forwarder with delay, a rate limit and random loss):
+//! through 5 % loss they arrive byte-exact in both directions, and a client
+//! whose address changes in the middle of a download carries on. Correctness,
+//! not speed: nothing here is timed, save a generous bound so a hang fails
+//! instead of blocking CI.
 //!
 //! Skipped, with a message, where the wan tool, root, `ip` or /dev/net/tun
 //! is missing. `FERRY_WAN_TOOL` points at the tool; by default it is
@@ -62,8 +64,12 @@ struct Link {
 
 impl Link {
     fn up(tool: PathBuf, loss: &str) -> Result<Link, String> {
+        Link::up_with(tool, "fl", loss, "50")
+    }
+
+    fn up_with(tool: PathBuf, tag: &str, loss: &str, rate_mbit: &str) -> Result<Link, String> {
         // Our own name, so parallel runs and people's links are left alone.
-        let name = format!("fl{}", std::process::id() % 100_000);
+        let name = format!("{tag}{}", std::process::id() % 100_000);
         let out = Command::new(&tool)
             .args([
                 "up",
@@ -72,7 +78,7 @@ impl Link {
                 "--delay-ms",
                 "5",
                 "--rate-mbit",
-                "50",
+                rate_mbit,
             ])
             .args(["--loss", loss, "--max-seconds", "300"])
             .output()
@@ -252,4 +258,113 @@ fn transfers_through_five_percent_loss_arrive_byte_exact() {
         std::fs::read(root.join("up/upload.bin")).unwrap() == std::fs::read(&upload).unwrap(),
         "uploaded file differs"
     );
+}
+
+/// Runs `ip ARGS` inside the namespace of `side`.
+fn ip_in(link: &Link, side: &str, args: &[&str]) {
+    let ns = format!("{}-{side}", link.name);
+    let status = Command::new("ip")
+        .args(["netns", "exec", &ns, "ip"])
+        .args(args)
+        .status()
+        .expect("run ip");
+    assert!(status.success(), "ip {args:?} in {ns}");
+}
+
+/// The client's address changes in the middle of a download (as when a
+/// laptop moves from Wi-Fi to cable): the same connection carries on, with
+/// no reconnect and no resume, and the file arrives whole. The longest
+/// pause in the download's progress around the move is printed: it should
+/// be about a second, the keep-alive interval, after which the client's
+/// next packet leaves from its new address.
+#[test]
+fn a_download_survives_a_change_of_the_clients_address() {
+    let tool = match wan_tool() {
+        Ok(tool) => tool,
+        Err(why) => {
+            println!("SKIPPED address-change test: {why}");
+            return;
+        }
+    };
+    let mut link = match Link::up_with(tool, "fm", "0", "40") {
+        Ok(link) => link,
+        Err(why) => {
+            println!("SKIPPED address-change test: {why}");
+            return;
+        }
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    // 24 MiB at 40 Mbit/s: about five seconds on the wire.
+    let data = pattern(24 << 20, 5);
+    std::fs::write(root.join("big.bin"), &data).unwrap();
+    link.serve(&root, &tmp.path().join("certs"));
+
+    let out = tmp.path().join("out");
+    let mut get = link.exec("a");
+    get.args(["get", SERVER, "/big.bin", "-o"])
+        .arg(&out)
+        .args(["--accept-new", "--json"])
+        .env("FERRY_HOME", tmp.path().join("home"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = get.spawn().expect("spawn ferry get");
+    let partial = out.join(".big.bin.ferry-part");
+    let len = || std::fs::metadata(&partial).map_or(0, |m| m.len());
+    let start = Instant::now();
+    while len() < (6 << 20) {
+        assert!(start.elapsed() < HANG, "the download never got going");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the download ended early"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Move: the new address first, then the old one goes. (Without
+    // promote_secondaries, removing the first address of a subnet removes
+    // the others too.)
+    let dev = format!("{}-a", link.name);
+    let status = Command::new("ip")
+        .args(["netns", "exec", &format!("{}-a", link.name)])
+        .args([
+            "sysctl",
+            "-qw",
+            &format!("net.ipv4.conf.{dev}.promote_secondaries=1"),
+        ])
+        .status()
+        .expect("run sysctl");
+    assert!(status.success(), "sysctl promote_secondaries");
+    ip_in(&link, "a", &["addr", "add", "10.213.0.3/24", "dev", &dev]);
+    ip_in(&link, "a", &["addr", "del", "10.213.0.1/24", "dev", &dev]);
+    let moved = Instant::now();
+    let (mut last, mut last_growth, mut longest) = (len(), moved, Duration::ZERO);
+    while child.try_wait().unwrap().is_none() {
+        assert!(moved.elapsed() < HANG, "the download hung after the move");
+        let now = len();
+        if now != last {
+            longest = longest.max(last_growth.elapsed());
+            (last, last_growth) = (now, Instant::now());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let output = child.wait_with_output().unwrap();
+    println!(
+        "address change: the download paused for at most {:.2} s",
+        longest.as_secs_f64()
+    );
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{err}");
+    assert!(
+        !err.contains("reconnecting"),
+        "the same connection went on: {err}"
+    );
+    let event = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find(|l| l.contains("\"event\":\"file\""))
+        .map(str::to_owned)
+        .expect("a file event");
+    assert!(event.contains("\"resumed_from\":0"), "{event}");
+    assert!(std::fs::read(out.join("big.bin")).unwrap() == data);
 }
