@@ -137,6 +137,7 @@ fn entry(name: String, meta: &Metadata) -> Entry {
         size: meta.len(),
         mtime: meta.modified().ok().and_then(Timestamp::from_system),
         mode: meta.permissions().mode() & 0o7777,
+        target: None,
     }
 }
 

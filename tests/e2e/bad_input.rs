@@ -249,6 +249,8 @@ fn malformed_and_oversized_requests_only_fail_their_own_stream() {
                 hash: false,
                 mtime: None,
                 mode: None,
+                new_mode: None,
+                size_unknown: false,
             }))
             .unwrap();
             bytes.extend(std::iter::repeat_n(b'x', sent));
@@ -327,6 +329,8 @@ fn stalled_uploads_do_not_starve_other_clients() {
                 hash: false,
                 mtime: None,
                 mode: None,
+                new_mode: None,
+                size_unknown: false,
             });
             ferry_net::write_frame(&mut send, &put).await.unwrap();
             send.write_all(&[7u8; 100]).await.unwrap();

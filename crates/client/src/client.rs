@@ -371,6 +371,8 @@ impl Client {
             hash: true,
             mtime,
             mode: preserve_mode.then_some(mode),
+            new_mode: None,
+            size_unknown: false,
         });
         let (mut send, mut recv) = self.open(&request).await?;
         let body = size - offset;
