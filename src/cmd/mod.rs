@@ -4,6 +4,8 @@
 //! place for both the one-shot commands and the shell; [`Session`] is what
 //! such a verb runs with.
 
+pub(crate) mod completions;
+pub(crate) mod cp;
 pub(crate) mod forget;
 pub(crate) mod get;
 pub(crate) mod ls;
@@ -19,7 +21,7 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use ferry_client::{Client, RemotePath, Target};
 
-use crate::{cli::Global, output::Output, session};
+use crate::{cli::Global, config::HostDefaults, output::Output, session};
 
 /// A verb that acts on a server.
 #[derive(Debug, Subcommand)]
@@ -61,6 +63,8 @@ pub(crate) struct Session {
     pub cwd: RemotePath,
     /// How results are printed.
     pub out: Output,
+    /// What the server's alias in config.toml sets.
+    pub defaults: HostDefaults,
 }
 
 impl Session {
@@ -77,12 +81,18 @@ pub(crate) fn resolve(cwd: &RemotePath, input: &str) -> anyhow::Result<RemotePat
 }
 
 /// A one-shot command: connect, run the verb from `/`, close.
-pub(crate) async fn one_shot(global: &Global, host: &Target, verb: Remote) -> anyhow::Result<bool> {
-    let client = session::connect(global, host).await?;
+pub(crate) async fn one_shot(
+    global: &Global,
+    host: &Target,
+    defaults: HostDefaults,
+    verb: Remote,
+) -> anyhow::Result<bool> {
+    let client = session::connect(global, host, &defaults).await?;
     let session = Session {
         client,
         cwd: RemotePath::root(),
         out: Output::new(global),
+        defaults,
     };
     let outcome = verb.run(&session).await;
     session.client.close().await;
@@ -107,7 +117,7 @@ where
             Ok(path) => op(path).await,
             Err(e) => Err(e),
         };
-        ok &= session.out.report(result.map(|()| true))?;
+        ok &= session.out.report_at(Some(input), result.map(|()| true))?;
     }
     Ok(ok)
 }

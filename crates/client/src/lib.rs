@@ -27,15 +27,23 @@ mod client;
 pub mod connect;
 mod error;
 pub mod glob;
+mod listing;
 mod partial;
+mod pipe;
+mod probe;
 mod target;
 pub mod transfer;
 
 pub use client::{Client, Moved, OVERLAP};
 pub use connect::{connect, ConnectOptions, Trust};
 pub use error::{ConnectError, ProtocolError, RequestError};
+pub use listing::{Listing, MAX_LIST_ENTRIES};
+pub use pipe::StreamMeta;
 pub use target::{Target, TargetParseError};
-pub use transfer::{Observer, Options as TransferOptions, Plan, Summary, DEFAULT_JOBS};
+pub use transfer::{
+    Filter, LocalDest, Observer, Options as TransferOptions, Plan, RemoteDest, Summary,
+    DEFAULT_JOBS,
+};
 
 pub use ferry_proto::{
     Digest, Entry, ErrorCode, Fingerprint, Kind, RemotePath, Timestamp, PART_SUFFIX,

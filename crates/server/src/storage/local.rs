@@ -29,7 +29,7 @@ use cap_std::{
     fs::{Dir, Metadata, MetadataExt, OpenOptions, OpenOptionsExt},
 };
 use ferry_net::{
-    file::{first_chunk, FileSink, FileSource},
+    file::{first_chunk, umask, FileSink, FileSource},
     ChunkSink, ChunkSource,
 };
 use ferry_proto::{
@@ -540,13 +540,13 @@ impl WriteHandle for LocalWriter {
             // Never set-user-id, set-group-id or sticky from the wire.
             let mode = match (meta.mode, meta.new_mode) {
                 (Some(exact), _) => Some(exact & 0o777),
-                (None, Some(new)) => Some(
-                    match self.root.symlink_metadata(self.path.as_relative()) {
+                (None, Some(new)) => {
+                    Some(match self.root.symlink_metadata(self.path.as_relative()) {
                         // Replacing a file keeps its bits, as cp and scp do.
                         Ok(old) if old.is_file() => old.mode() & 0o777,
                         _ => new & 0o777 & !umask(),
-                    },
-                ),
+                    })
+                }
                 (None, None) => None,
             };
             if let Some(mode) = mode {
@@ -643,23 +643,6 @@ fn link_target(dir: &Dir, path: impl AsRef<Path>) -> Option<String> {
     dir.read_link_contents(path)
         .ok()
         .map(|t| t.to_string_lossy().into_owned())
-}
-
-/// The process's umask: what new files do not get of the bits asked for.
-/// Read once; 022 where the system does not say (`/proc` missing).
-pub(crate) fn umask() -> u32 {
-    static UMASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    *UMASK.get_or_init(|| {
-        std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|status| {
-                status
-                    .lines()
-                    .find_map(|l| l.strip_prefix("Umask:"))
-                    .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
-            })
-            .unwrap_or(0o022)
-    })
 }
 
 /// A private partial's name for an upload of `name`: `.NAME.NONCE` and the

@@ -38,7 +38,7 @@ use ferry_proto::{Digest, Entry, RemotePath, Timestamp};
 
 pub use self::{error::StorageError, local::LocalStorage};
 #[cfg(test)]
-pub(crate) use self::local::umask;
+pub(crate) use ferry_net::file::umask;
 
 /// A tree of files and directories that ferry serves.
 #[async_trait]
