@@ -117,13 +117,13 @@ impl Way {
 }
 
 /// Reports what planning found and left out; `false` when the batch must
-/// not run (its sources collide). The plan's own errors stay with it, to
-/// be reported with the batch's other failures.
+/// not run (its sources collide, or it hit a limit). The plan's own errors
+/// otherwise stay with it, to be reported with the batch's other failures.
 fn report_plan(out: &Output, plan: &Plan) -> bool {
     for skipped in &plan.skipped {
         out.skipped(skipped);
     }
-    if plan.collisions.is_empty() {
+    if !plan.refused() {
         return true;
     }
     for (name, e) in &plan.errors {

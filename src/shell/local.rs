@@ -178,14 +178,26 @@ fn entry(name: String, meta: &Metadata) -> Entry {
     }
 }
 
-/// `~` and `~/…` mean the home directory, as in a shell.
+/// `~` and `~/…` mean the home directory, as in a shell (a trailing `/`
+/// is kept: it says a directory is meant).
 pub(super) fn expand_home(path: PathBuf) -> PathBuf {
     let Some(home) = std::env::var_os("HOME") else {
         return path;
     };
-    match path.strip_prefix("~") {
-        Ok(rest) => Path::new(&home).join(rest),
-        Err(_) => path,
+    let Some(text) = path.to_str() else {
+        return path;
+    };
+    if text == "~" {
+        return PathBuf::from(home);
+    }
+    match text.strip_prefix("~/") {
+        Some(rest) => {
+            let mut out = home;
+            out.push("/");
+            out.push(rest);
+            PathBuf::from(out)
+        }
+        None => path,
     }
 }
 

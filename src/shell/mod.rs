@@ -223,7 +223,7 @@ impl Shell {
             let echoed = if self.global.json {
                 print_json(&json!({"event": "command", "line": line}))
             } else {
-                writeln!(std::io::stdout(), "ferry> {line}")
+                writeln!(std::io::stdout(), "ferry> {}", escape(line))
             };
             if echoed.is_err() {
                 // Nobody reads our output any more.

@@ -4,11 +4,14 @@
 // Test code: a failed unwrap is a failed test, with its message.
 #![allow(clippy::unwrap_used)]
 
+mod hostile;
 mod util;
 
 mod bad_input;
 mod commands;
+mod familiar;
 mod output;
+mod safety;
 mod shell;
 mod transfer;
 mod trust;

@@ -337,16 +337,7 @@ async fn list_step(client: &Client, point: Point, parts: &[Part]) -> Result<Foun
             Err(_) => break,
         };
         for entry in chunk {
-            let keep = match &parts[point.part] {
-                Part::Glob(glob, text) => visible(&entry.name, text) && glob.is_match(&entry.name),
-                // `**` enters visible directories; at the end it matches
-                // every file below.
-                Part::Any => !entry.name.starts_with('.'),
-                Part::Literal(_) => false,
-            };
-            if !keep {
-                continue;
-            }
+            // A bad name is reported whether or not it would match.
             let path = match point.path.join(&entry.name) {
                 Ok(path) => path,
                 Err(e) => {
@@ -357,6 +348,16 @@ async fn list_step(client: &Client, point: Point, parts: &[Part]) -> Result<Foun
                     continue;
                 }
             };
+            let keep = match &parts[point.part] {
+                Part::Glob(glob, text) => visible(&entry.name, text) && glob.is_match(&entry.name),
+                // `**` enters visible directories; at the end it matches
+                // every file below.
+                Part::Any => !entry.name.starts_with('.'),
+                Part::Literal(_) => false,
+            };
+            if !keep {
+                continue;
+            }
             let depth = point.depth + 1;
             match &parts[point.part] {
                 Part::Any => {

@@ -60,7 +60,7 @@ pub(crate) async fn refused(addr: SocketAddr) {
             }
         }
     }
-    pending().await
+    pending::<()>().await;
 }
 
 #[cfg(test)]

@@ -223,6 +223,20 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Whether running the plan would move nothing: its sources collide,
+    /// or it hit a limit (so it is not the batch that was asked for).
+    pub fn refused(&self) -> bool {
+        !self.collisions.is_empty()
+            || self.errors.iter().any(|(_, e)| {
+                matches!(
+                    e,
+                    RequestError::TooMany { .. } | RequestError::TooDeep { .. }
+                )
+            })
+    }
+}
+
+impl Plan {
     /// The matches of `pattern`; when there are none, or expanding failed,
     /// records why and returns `None`.
     fn matches<T>(
@@ -431,8 +445,15 @@ impl Client {
                         } else {
                             local.extend(m.path.components());
                         }
+                        if let Some(parent) = local.parent() {
+                            if plan.local_dirs.last().map(PathBuf::as_path) != Some(parent) {
+                                plan.local_dirs.push(parent.to_owned());
+                            }
+                        }
                         local
                     }
+                    // The root has no name: its entries go straight in.
+                    LocalDest::Into(dir) if m.path.is_root() => dir.clone(),
                     LocalDest::Into(dir) => dir.join(&name),
                 };
                 match entry.kind {
@@ -620,18 +641,18 @@ impl Client {
         })
     }
 
-    /// Moves the files of a download plan; a plan with collisions moves
-    /// nothing.
+    /// Moves the files of a download plan; a [refused](Plan::refused) plan
+    /// moves nothing.
     pub async fn run_get(
         &self,
         plan: Plan,
         opts: &Options,
         observer: Arc<dyn Observer>,
     ) -> Summary {
-        let mut failures = plan.errors;
-        if !plan.collisions.is_empty() {
-            return refused(failures, plan.collisions);
+        if plan.refused() {
+            return refused(plan.errors, plan.collisions);
         }
+        let mut failures = plan.errors;
         // Directories first, on the blocking pool; files under one that
         // could not be made are reported with it rather than one by one.
         let dirs = plan.local_dirs;
@@ -654,18 +675,18 @@ impl Client {
             .await
     }
 
-    /// Moves the files of an upload plan; a plan with collisions moves
-    /// nothing.
+    /// Moves the files of an upload plan; a [refused](Plan::refused) plan
+    /// moves nothing.
     pub async fn run_put(
         &self,
         plan: Plan,
         opts: &Options,
         observer: Arc<dyn Observer>,
     ) -> Summary {
-        let mut failures = plan.errors;
-        if !plan.collisions.is_empty() {
-            return refused(failures, plan.collisions);
+        if plan.refused() {
+            return refused(plan.errors, plan.collisions);
         }
+        let mut failures = plan.errors;
         let mut failed = Vec::new();
         for dir in &plan.remote_dirs {
             if let Err(e) = self.mkdir(dir, true).await {
@@ -791,7 +812,7 @@ impl Client {
     }
 }
 
-/// The summary of a batch refused for its collisions: nothing moved.
+/// The summary of a refused batch: nothing moved.
 fn refused(mut failures: Vec<(String, RequestError)>, collisions: Vec<RequestError>) -> Summary {
     for c in collisions {
         let name = match &c {
@@ -838,7 +859,15 @@ fn plan_put_local(patterns: &[String], dest: &RemoteDest, opts: &Options) -> Pla
             }
             let remote = match dest {
                 RemoteDest::As(remote) => Some(remote.clone()),
-                RemoteDest::Into(dir) if opts.relative => relative_remote(dir, &path),
+                RemoteDest::Into(dir) if opts.relative => {
+                    let remote = relative_remote(dir, &path);
+                    if let Some(parent) = remote.as_ref().and_then(RemotePath::parent) {
+                        if parent != *dir && plan.remote_dirs.last() != Some(&parent) {
+                            plan.remote_dirs.push(parent);
+                        }
+                    }
+                    remote
+                }
                 RemoteDest::Into(dir) => dir.join(&name).ok(),
             };
             let Some(remote) = remote else {

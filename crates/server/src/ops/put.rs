@@ -10,7 +10,7 @@ use ferry_proto::{ErrorCode, PutRequest, RemotePath, Response, WireError};
 use super::{reply, Failure, Outcome};
 use crate::{
     context::Context,
-    storage::{Commit, Resume, StorageError},
+    storage::{Commit, Resume, StorageError, WriteHandle},
 };
 
 pub(crate) async fn serve<S: SendHalf, R: RecvHalf>(
@@ -77,6 +77,19 @@ pub(crate) async fn serve<S: SendHalf, R: RecvHalf>(
     reply(send, &Response::Ok).await
 }
 
+/// Removes a streamed upload's partial when the handler is dropped midway
+/// (the connection went away): unlike a sized upload's, it can never be
+/// resumed.
+struct Discard(Option<Box<dyn WriteHandle>>);
+
+impl Drop for Discard {
+    fn drop(&mut self) {
+        if let (Some(file), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
+            runtime.spawn(file.discard());
+        }
+    }
+}
+
 /// An upload of unknown size (a pipe on the client): everything up to the
 /// FIN is the file. It cannot be resumed, so whatever goes wrong removes
 /// the partial.
@@ -88,9 +101,16 @@ async fn streamed<S: SendHalf, R: RecvHalf>(
     recv: &mut R,
 ) -> Outcome {
     let _permit = ctx.bulk.acquire().await.ok();
-    let mut file = ctx.storage.create(&path, None).await?;
+    let mut guard = Discard(Some(ctx.storage.create(&path, None).await?));
     let stall = Some(ctx.limits.stall_timeout);
-    let size = match pump::recv_to_fin(recv, &mut file, stall, &|_| {}).await {
+    let Some(file) = guard.0.as_mut() else {
+        return Err(Failure::Broken(format!("{path}: lost the partial file")));
+    };
+    let received = pump::recv_to_fin(recv, file, stall, &|_| {}).await;
+    let Some(file) = guard.0.take() else {
+        return Err(Failure::Broken(format!("{path}: lost the partial file")));
+    };
+    let size = match received {
         Ok(size) => size,
         Err(e) => {
             file.discard().await;
