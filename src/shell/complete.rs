@@ -275,6 +275,17 @@ mod tests {
     }
 
     #[test]
+    fn names_that_would_drive_the_terminal_are_not_offered() {
+        let dir = names(&[
+            ("ok.txt", false),
+            ("ok\x1b]0;pwned\x07.txt", false),
+            ("ok\n.txt", false),
+            ("ok\u{202e}.txt", false),
+        ]);
+        assert_eq!(replacements(candidates("", "ok", &dir)), ["ok.txt"]);
+    }
+
+    #[test]
     fn completes_commands_and_aliases() {
         assert_eq!(replacements(commands("ge")), ["get "]);
         let l: Vec<_> = commands("l").into_iter().map(|p| p.display).collect();
