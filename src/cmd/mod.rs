@@ -4,6 +4,8 @@
 //! place for both the one-shot commands and the shell; [`Session`] is what
 //! such a verb runs with.
 
+pub(crate) mod completions;
+pub(crate) mod cp;
 pub(crate) mod forget;
 pub(crate) mod get;
 pub(crate) mod ls;
@@ -22,7 +24,7 @@ use ferry_client::{glob, Client, RemotePath, RequestError, Target};
 
 use std::time::Duration;
 
-use crate::{cli::Global, output::Output, session, transfer::Cancelled};
+use crate::{cli::Global, config::HostDefaults, output::Output, session, transfer::Cancelled};
 
 /// A verb that acts on a server.
 #[derive(Debug, Subcommand)]
@@ -66,6 +68,8 @@ pub(crate) struct Session {
     pub cwd: RemotePath,
     /// How results are printed.
     pub out: Output,
+    /// What the server's alias in config.toml sets.
+    pub defaults: HostDefaults,
 }
 
 impl Session {
@@ -82,12 +86,18 @@ pub(crate) fn resolve(cwd: &RemotePath, input: &str) -> anyhow::Result<RemotePat
 }
 
 /// A one-shot command: connect, run the verb from `/`, close.
-pub(crate) async fn one_shot(global: &Global, host: &Target, verb: Remote) -> anyhow::Result<bool> {
-    let client = session::connect(global, host).await?;
+pub(crate) async fn one_shot(
+    global: &Global,
+    host: &Target,
+    defaults: HostDefaults,
+    verb: Remote,
+) -> anyhow::Result<bool> {
+    let client = session::connect(global, host, &defaults).await?;
     let session = Session {
         client,
         cwd: RemotePath::root(),
         out: Output::new(global),
+        defaults,
     };
     let outcome = verb.run(&session).await;
     if matches!(&outcome, Err(e) if e.is::<Cancelled>()) {
@@ -121,18 +131,32 @@ where
 {
     let mut ok = true;
     for pattern in patterns {
-        let matches = match glob::expand_remote(&session.client, &session.cwd, pattern).await {
-            Ok(m) if m.is_empty() => Err(RequestError::NoMatch(pattern.clone()).into()),
-            Ok(m) => Ok(m),
+        let expanded = glob::expand_remote(
+            &session.client,
+            &session.cwd,
+            pattern,
+            glob::Limits::default(),
+        )
+        .await;
+        let matches = match expanded {
+            Ok(e) if e.matches.is_empty() => Err(RequestError::NoMatch(pattern.clone()).into()),
+            Ok(e) => {
+                for skipped in &e.skipped {
+                    session.out.skipped(skipped);
+                }
+                Ok(e.matches)
+            }
             Err(e) => Err(e.into()),
         };
         match matches {
             Ok(matches) => {
                 for m in matches {
-                    ok &= session.out.report(op(m.path).await.map(|()| true))?;
+                    let path = m.path.to_string();
+                    let done = op(m.path).await.map(|()| true);
+                    ok &= session.out.report_at(Some(&path), done)?;
                 }
             }
-            Err(e) => ok &= session.out.report(Err(e))?,
+            Err(e) => ok &= session.out.report_at(Some(pattern), Err(e))?,
         }
     }
     Ok(ok)
@@ -156,7 +180,7 @@ where
             Ok(path) => op(path).await,
             Err(e) => Err(e),
         };
-        ok &= session.out.report(result.map(|()| true))?;
+        ok &= session.out.report_at(Some(input), result.map(|()| true))?;
     }
     Ok(ok)
 }

@@ -19,10 +19,11 @@ pub(crate) struct Args {
     /// Directory to share.
     #[arg(default_value = ".")]
     pub root: PathBuf,
-    /// UDP address to listen on; port 0 picks a free port [default: [::]:4433,
-    /// or 0.0.0.0:4433 without IPv6].
-    #[arg(long, value_name = "ADDR:PORT")]
-    pub listen: Option<SocketAddr>,
+    /// UDP address to listen on: PORT (on every address), ADDR:PORT or
+    /// NAME:PORT (localhost:4433); port 0 picks a free port [default:
+    /// [::]:4433, or 0.0.0.0:4433 without IPv6].
+    #[arg(long, value_name = "[ADDR:]PORT", value_parser = parse_listen)]
+    pub listen: Option<Listen>,
     /// Directory holding the server certificate and key, generated on first
     /// start [default: FERRY_HOME/server].
     #[arg(long, value_name = "DIR")]
@@ -31,6 +32,49 @@ pub(crate) struct Args {
     /// resume before the server removes it (e.g. 30m, 24h, 168h).
     #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
     pub keep_partials: Duration,
+    /// Print only warnings and errors: no banner, no request log.
+    #[arg(short, long)]
+    pub quiet: bool,
+    // The client options, which serving does not use: declared here, hidden,
+    // so that clap's global copies of them stay out of `serve --help`.
+    #[arg(long, hide = true)]
+    accept_new: bool,
+    #[arg(long, hide = true)]
+    fingerprint: Option<String>,
+    #[arg(long, hide = true)]
+    json: bool,
+    #[arg(long, hide = true)]
+    connect_timeout: Option<String>,
+}
+
+/// Where to listen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Listen {
+    /// Every address, this port.
+    Port(u16),
+    /// These addresses (a name may resolve to several), the first that
+    /// binds.
+    Addrs(Vec<SocketAddr>),
+}
+
+/// Parses `PORT`, `ADDR:PORT`, `[V6]:PORT` and `NAME:PORT`.
+pub(crate) fn parse_listen(text: &str) -> Result<Listen, String> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(Listen::Port(port));
+    }
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(Listen::Addrs(vec![addr]));
+    }
+    let bad = || format!("'{text}' is not PORT, ADDR:PORT or NAME:PORT");
+    let (name, port) = text.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    let addrs: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(&(name, port))
+        .map_err(|e| format!("cannot resolve '{name}': {e}"))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(format!("'{name}' resolves to no address"));
+    }
+    Ok(Listen::Addrs(addrs))
 }
 
 /// Parses `30s`, `10m`, `2h`, `1h30m` and the like.
@@ -41,18 +85,32 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from(d).map_err(|_| format!("'{text}' is negative"))
 }
 
-pub(crate) async fn run(args: Args, limit: Option<RateLimit>) -> anyhow::Result<bool> {
-    init_logging();
+pub(crate) async fn run(args: Args, quiet: bool, limit: Option<RateLimit>) -> anyhow::Result<bool> {
+    init_logging(quiet);
     let certs = match &args.certs {
         Some(dir) => dir.clone(),
         None => home::server_certs()?,
     };
-    let server = match args.listen {
-        Some(listen) => bind(&args, listen, &certs, limit)?,
-        // Dual-stack by default; fall back to IPv4 where IPv6 is off.
-        None => bind(&args, SocketAddr::from(([0u16; 8], 4433)), &certs, limit)
-            .or_else(|_| bind(&args, SocketAddr::from(([0, 0, 0, 0], 4433)), &certs, limit))?,
+    // Dual-stack by default; fall back to IPv4 where IPv6 is off.
+    let any = |port| {
+        vec![
+            SocketAddr::from(([0u16; 8], port)),
+            SocketAddr::from(([0, 0, 0, 0], port)),
+        ]
     };
+    let addrs = match &args.listen {
+        None => any(4433),
+        Some(Listen::Port(port)) => any(*port),
+        Some(Listen::Addrs(addrs)) => addrs.clone(),
+    };
+    let mut bound = Err(anyhow::anyhow!("no address to listen on"));
+    for addr in addrs {
+        bound = bind(&args, addr, &certs, limit);
+        if bound.is_ok() {
+            break;
+        }
+    }
+    let server = bound?;
     let addr = server.local_addr();
     let fp = server.fingerprint();
     let host = if addr.ip().is_unspecified() {
@@ -62,6 +120,10 @@ pub(crate) async fn run(args: Args, limit: Option<RateLimit>) -> anyhow::Result<
     } else {
         addr.ip().to_string()
     };
+    if quiet {
+        server.run(shutdown_signal()).await;
+        return Ok(true);
+    }
     let mut out = std::io::stdout().lock();
     writeln!(out, "ferry serving {}", server.root().display())?;
     writeln!(out, "  listening on {addr}")?;
@@ -115,10 +177,12 @@ async fn shutdown_signal() {
     }
 }
 
-/// Server logs go to stderr; RUST_LOG overrides the default `info`.
-fn init_logging() {
+/// Server logs go to stderr; RUST_LOG overrides the default `info` (`warn`
+/// with -q).
+fn init_logging(quiet: bool) {
+    let level = if quiet { "warn" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

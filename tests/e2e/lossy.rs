@@ -304,7 +304,7 @@ fn a_download_survives_a_change_of_the_clients_address() {
     let out = tmp.path().join("out");
     let mut get = link.exec("a");
     get.args(["get", SERVER, "/big.bin", "-o"])
-        .arg(&out)
+        .arg(format!("{}/", out.display()))
         .args(["--accept-new", "--json"])
         .env("FERRY_HOME", tmp.path().join("home"))
         .stdin(Stdio::null())

@@ -4,13 +4,16 @@
 // Test code: a failed unwrap is a failed test, with its message.
 #![allow(clippy::unwrap_used)]
 
+mod hostile;
 mod util;
 
 mod bad_input;
 mod commands;
+mod familiar;
 mod lossy;
 mod output;
 mod resume;
+mod safety;
 mod shell;
 mod transfer;
 mod trust;

@@ -11,7 +11,12 @@ use std::{
 
 use serde_json::Value;
 
-use crate::util::{bytes, names, show, Env, Server};
+use ferry_proto::{Digest, ErrorCode, Kind, Request};
+
+use crate::{
+    hostile::{self, Hostile, Reply},
+    util::{bytes, names, show, Env, Server},
+};
 
 const BIG: usize = 200 << 20;
 
@@ -97,7 +102,7 @@ fn a_killed_download_resumes_and_sends_little_more_than_the_rest() {
     let partial = env.local.join("dl/.big.bin.ferry-part");
     interrupt(
         &env,
-        &["get", &env.host(), "/big.bin", "-o", "dl", "-j", "1"],
+        &["get", &env.host(), "/big.bin", "-o", "dl/", "-j", "1"],
         &partial,
     );
     assert!(
@@ -106,7 +111,7 @@ fn a_killed_download_resumes_and_sends_little_more_than_the_rest() {
     );
     assert!(len(&partial) >= (BIG / 2) as u64);
 
-    let out = env.run(&["get", &env.host(), "/big.bin", "-o", "dl", "--json"]);
+    let out = env.run(&["get", &env.host(), "/big.bin", "-o", "dl/", "--json"]);
     resumed(&out, BIG);
     let got = std::fs::read(env.local.join("dl/big.bin")).unwrap();
     assert!(got == data, "byte-exact");
@@ -146,11 +151,11 @@ fn a_damaged_partial_is_detected_and_the_file_starts_over() {
     let partial = env.local.join("dl/.down.bin.ferry-part");
     interrupt(
         &env,
-        &["get", &env.host(), "/down.bin", "-o", "dl", "-j", "1"],
+        &["get", &env.host(), "/down.bin", "-o", "dl/", "-j", "1"],
         &partial,
     );
     flip(&partial, 12_345);
-    let out = env.run(&["get", &env.host(), "/down.bin", "-o", "dl", "--json"]);
+    let out = env.run(&["get", &env.host(), "/down.bin", "-o", "dl/", "--json"]);
     restarted(&out, BIG);
     assert!(std::fs::read(env.local.join("dl/down.bin")).unwrap() == data);
 
@@ -172,13 +177,13 @@ fn a_changed_source_starts_over() {
     let partial = env.local.join("dl/.big.bin.ferry-part");
     interrupt(
         &env,
-        &["get", &env.host(), "/big.bin", "-o", "dl", "-j", "1"],
+        &["get", &env.host(), "/big.bin", "-o", "dl/", "-j", "1"],
         &partial,
     );
     let changed = bytes(BIG, 25);
     env.remote_file("big.bin", &changed);
 
-    let out = env.run(&["get", &env.host(), "/big.bin", "-o", "dl"]);
+    let out = env.run(&["get", &env.host(), "/big.bin", "-o", "dl/"]);
     assert!(out.status.success(), "{}", show(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -245,9 +250,9 @@ fn re_runs_skip_what_is_already_there() {
     for i in 0..5 {
         env.remote_file(&format!("t/f{i}.bin"), &bytes(10_000 + i, i as u64));
     }
-    env.ok(&["get", "-r", &env.host(), "/t", "-o", "dl"]);
+    env.ok(&["get", "-r", &env.host(), "/t", "-o", "dl/"]);
     // Everything is there: nothing is sent again.
-    let out = env.run(&["get", "-r", &env.host(), "/t", "-o", "dl", "--json"]);
+    let out = env.run(&["get", "-r", &env.host(), "/t", "-o", "dl/", "--json"]);
     assert!(out.status.success(), "{}", show(&out));
     let files = file_events(&out.stdout);
     assert_eq!(files.len(), 5);
@@ -275,7 +280,7 @@ fn re_runs_skip_what_is_already_there() {
         .unwrap()
         .set_modified(mtime)
         .unwrap();
-    let out = env.run(&["get", "-r", &env.host(), "/t", "-o", "dl", "--json"]);
+    let out = env.run(&["get", "-r", &env.host(), "/t", "-o", "dl/", "--json"]);
     let sent: Vec<_> = file_events(&out.stdout)
         .into_iter()
         .filter(|f| f["skipped"] == false)
@@ -290,7 +295,7 @@ fn re_runs_skip_what_is_already_there() {
         &env.host(),
         "/t",
         "-o",
-        "dl",
+        "dl/",
         "--json",
         "--checksum",
     ]);
@@ -383,96 +388,39 @@ fn the_server_removes_old_partial_files() {
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
 }
 
-/// A server that answers every `stat` with one file and every `get` with
-/// that file's bytes, `damage` done to the bytes or the trailer: a test peer
-/// built on the protocol crate.
-fn lying_server(dir: &Path, data: Vec<u8>, flip_byte: bool) -> (tokio::runtime::Runtime, u16) {
-    use ferry_proto::{Digest, Entry, Kind, Request, Response, Trailer};
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let identity = ferry_trust::load_or_generate(dir, ferry_trust::Role::Server).unwrap();
-    let config = ferry_trust::server_config(&identity, None, &Default::default()).unwrap();
-    let endpoint = rt.block_on(async {
-        quinn::Endpoint::server(config, "127.0.0.1:0".parse().unwrap()).unwrap()
-    });
-    let port = endpoint.local_addr().unwrap().port();
-    rt.spawn(async move {
-        while let Some(incoming) = endpoint.accept().await {
-            let Ok(conn) = incoming.await else { continue };
-            let data = data.clone();
-            tokio::spawn(async move {
-                while let Ok((mut send, mut recv)) = conn.accept_bi().await {
-                    let data = data.clone();
-                    tokio::spawn(async move {
-                        let Ok(Some(req)) = ferry_net::read_frame::<Request>(&mut recv).await
-                        else {
-                            return;
-                        };
-                        let true_hash = Digest(*blake3::hash(&data).as_bytes());
-                        let size = data.len() as u64;
-                        let answer = match req {
-                            Request::Stat { .. } => Response::Stat {
-                                entry: Entry {
-                                    name: "x.bin".into(),
-                                    kind: Kind::File,
-                                    size,
-                                    mtime: None,
-                                    mode: 0o644,
-                                },
-                            },
-                            Request::Get { .. } => Response::File {
-                                size,
-                                mtime: None,
-                                mode: 0o644,
-                                offset: 0,
-                                trailer: true,
-                            },
-                            _ => return,
-                        };
-                        let is_get = matches!(answer, Response::File { .. });
-                        ferry_net::write_frame(&mut send, &answer).await.unwrap();
-                        if is_get {
-                            let mut body = data;
-                            let hash = if flip_byte {
-                                body[1000] ^= 0x10;
-                                true_hash
-                            } else {
-                                Digest([0x42; 32])
-                            };
-                            send.write_all(&body).await.unwrap();
-                            ferry_net::write_frame(&mut send, &Trailer { hash })
-                                .await
-                                .unwrap();
-                        }
-                        let _ = send.finish();
-                        let _ = send.stopped().await;
-                    });
-                }
-            });
-        }
-    });
-    (rt, port)
-}
-
 /// A server that flips a byte in flight, or sends a wrong hash: the client
 /// refuses the file, renames nothing into place, and keeps no partial.
 #[test]
 fn a_download_from_a_lying_server_is_refused() {
     let env = Env::new();
     for (case, flip_byte) in [("flipped", true), ("wrong-hash", false)] {
-        let (rt, port) = lying_server(&env.dir.path().join(case), bytes(300_000, 5), flip_byte);
+        let data = bytes(300_000, 5);
+        let server = Hostile::start(&env.dir.path().join(case), move |req| match req {
+            Request::Stat { .. } => hostile::stat("x.bin", Kind::File, data.len() as u64),
+            Request::Get { .. } => {
+                let mut body = data.clone();
+                let hash = if flip_byte {
+                    body[1000] ^= 0x10;
+                    Digest(*blake3::hash(&data).as_bytes())
+                } else {
+                    Digest([0x42; 32])
+                };
+                Reply::Hashed(body, hash)
+            }
+            _ => hostile::error(ErrorCode::Protocol, "not here"),
+        });
         env.local_file("dl/x.bin", b"the good old copy");
-        let host = format!("127.0.0.1:{port}");
-        let out = env.run(&["get", &host, "/x.bin", "-o", "dl", "--json"]);
+        let out = env.run(&["get", &server.host(), "/x.bin", "-o", "dl/", "--json"]);
         assert_eq!(out.status.code(), Some(1), "{case}: {}", show(&out));
         let failure = events(&out.stdout)
             .into_iter()
             .find(|e| e["ok"] == false)
             .unwrap_or_else(|| panic!("{case}: {}", show(&out)));
         assert_eq!(failure["code"], "hash_mismatch", "{case}: {failure}");
-        let err = String::from_utf8_lossy(&out.stderr);
+        let message = failure["message"].as_str().unwrap_or_default();
         assert!(
-            err.contains("do not match the server's BLAKE3"),
-            "{case}: {err}"
+            message.contains("do not match the server's BLAKE3"),
+            "{case}: {failure}"
         );
         assert_eq!(
             std::fs::read(env.local.join("dl/x.bin")).unwrap(),
@@ -484,7 +432,7 @@ fn a_download_from_a_lying_server_is_refused() {
             ["x.bin"],
             "{case}: no partial kept"
         );
-        drop(rt);
+        drop(server);
     }
 }
 
@@ -509,6 +457,8 @@ fn an_upload_from_a_lying_client_is_refused() {
             hash: true,
             mtime: None,
             mode: None,
+            new_mode: None,
+            size_unknown: false,
         });
         ferry_net::write_frame(&mut send, &put).await.unwrap();
         let mut body = data;

@@ -46,7 +46,7 @@ fn a_100_mib_file_goes_up_and_down_byte_exact() {
         "upload keeps the modification time"
     );
 
-    let out = env.ok(&["get", &env.host(), "/big.bin", "-o", "dl"]);
+    let out = env.ok(&["get", &env.host(), "/big.bin", "-o", "dl/"]);
     assert!(out.contains("downloaded 1 file"), "{out}");
     same_file(&src, &env.local.join("dl/big.bin"));
     assert_eq!(
@@ -127,7 +127,7 @@ fn put_uploads_files_and_local_globs_into_a_directory() {
             &env.root.join(format!("backups/{i}.log")),
         );
     }
-    let err = env.fails(&["put", &env.host(), "a.bin", "--to", "/missing"]);
+    let err = env.fails(&["put", &env.host(), "a.bin", "--to", "/missing/"]);
     assert!(err.contains("/missing: no such file or directory"), "{err}");
 }
 
@@ -150,7 +150,7 @@ fn recursive_trees_of_500_files_copy_both_ways() {
     std::fs::create_dir_all(env.local.join("tree/empty")).unwrap();
     let out = env.ok(&["put", "-r", &env.host(), "tree", "--to", "/"]);
     assert!(out.contains("uploaded 500 files"), "{out}");
-    let out = env.ok(&["get", "-r", &env.host(), "/tree", "-o", "back", "-j", "32"]);
+    let out = env.ok(&["get", "-r", &env.host(), "/tree", "-o", "back/", "-j", "32"]);
     assert!(out.contains("downloaded 500 files"), "{out}");
     for a in 0..5 {
         for b in 0..10 {
@@ -166,7 +166,7 @@ fn recursive_trees_of_500_files_copy_both_ways() {
         "empty directories come along"
     );
     assert!(env.local.join("back/tree/empty").is_dir());
-    let err = env.fails(&["get", &env.host(), "/tree", "-o", "nor"]);
+    let err = env.fails(&["get", &env.host(), "/tree", "-o", "nor/"]);
     assert!(err.contains("/tree: is a directory (use -r)"), "{err}");
     let err = env.fails(&["put", &env.host(), "tree", "--to", "/"]);
     assert!(err.contains("tree: is a directory (use -r)"), "{err}");
@@ -225,7 +225,7 @@ fn an_interrupted_upload_leaves_the_old_file_readable_and_whole() {
     let child = start_big_upload(&env);
 
     // While the upload runs, readers get the previous version.
-    env.ok(&["get", &env.host(), "/data.bin", "-o", "during"]);
+    env.ok(&["get", &env.host(), "/data.bin", "-o", "during/"]);
     assert_eq!(
         std::fs::read(env.local.join("during/data.bin")).unwrap(),
         b"the old version"
@@ -324,7 +324,7 @@ fn the_server_lets_transfers_in_flight_finish_on_shutdown() {
             &env.host(),
             "/big.bin",
             "-o",
-            "dl",
+            "dl/",
             "--accept-new",
             "-q",
         ])

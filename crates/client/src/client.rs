@@ -8,8 +8,7 @@ use ferry_net::{
     pump, read_frame, write_frame, PumpError, RecvHalf, SendHalf,
 };
 use ferry_proto::{
-    Digest, Entry, ErrorCode, ListChunk, PutRequest, RemotePath, Request, Response, Timestamp,
-    Trailer,
+    Digest, Entry, ErrorCode, PutRequest, RemotePath, Request, Response, Timestamp, Trailer,
 };
 
 use crate::{
@@ -130,7 +129,7 @@ impl Client {
     }
 
     /// Opens a stream and sends `request` on it, without finishing it.
-    async fn open(
+    pub(crate) async fn open(
         &self,
         request: &Request,
     ) -> Result<(quinn::SendStream, quinn::RecvStream), RequestError> {
@@ -140,7 +139,10 @@ impl Client {
     }
 
     /// Sends `request` with no body and reads the answer frame.
-    async fn call(&self, request: &Request) -> Result<(Response, quinn::RecvStream), RequestError> {
+    pub(crate) async fn call(
+        &self,
+        request: &Request,
+    ) -> Result<(Response, quinn::RecvStream), RequestError> {
         let (mut send, mut recv) = self.open(request).await?;
         SendHalf::finish(&mut send);
         let response = read_answer(&mut recv).await?;
@@ -163,22 +165,6 @@ impl Client {
             Response::Stat { entry } => Ok(entry),
             other => Err(unexpected(other)),
         }
-    }
-
-    /// The entries of the directory `path`, in the server's order.
-    pub async fn list(&self, path: &RemotePath) -> Result<Vec<Entry>, RequestError> {
-        let request = Request::List {
-            path: path.to_wire(),
-        };
-        let (response, mut recv) = self.call(&request).await?;
-        if response != Response::Listing {
-            return Err(unexpected(response));
-        }
-        let mut entries = Vec::new();
-        while let Some(chunk) = read_frame::<ListChunk>(&mut recv).await? {
-            entries.extend(chunk.entries);
-        }
-        Ok(entries)
     }
 
     /// Creates a directory (with `parents`, like `mkdir -p`).
@@ -313,7 +299,7 @@ impl Client {
         let dest = local.to_owned();
         blocking(move || {
             let file = sink.into_file().map_err(RequestError::local(&dest))?;
-            partial.finish(file, mtime, preserve_mode.then_some(mode))
+            partial.finish(file, mtime, mode, preserve_mode)
         })
         .await?;
         Ok(Moved {
@@ -401,6 +387,8 @@ impl Client {
             hash: true,
             mtime,
             mode: preserve_mode.then_some(mode),
+            new_mode: (!preserve_mode).then_some(mode & 0o777),
+            size_unknown: false,
         });
         let (mut send, mut recv) = self.open(&request).await?;
         let body = size - offset;
@@ -454,7 +442,7 @@ where
 }
 
 /// Reads the answer frame; an error answer becomes [`RequestError::Remote`].
-async fn read_answer<R: RecvHalf>(recv: &mut R) -> Result<Response, RequestError> {
+pub(crate) async fn read_answer<R: RecvHalf>(recv: &mut R) -> Result<Response, RequestError> {
     match read_frame::<Response>(recv).await? {
         Some(Response::Error(e)) => Err(RequestError::Remote(e)),
         Some(response) => Ok(response),
@@ -462,7 +450,7 @@ async fn read_answer<R: RecvHalf>(recv: &mut R) -> Result<Response, RequestError
     }
 }
 
-fn unexpected(response: Response) -> RequestError {
+pub(crate) fn unexpected(response: Response) -> RequestError {
     match response {
         Response::Error(e) => RequestError::Remote(e),
         other => ProtocolError::Unexpected(Box::new(other)).into(),

@@ -108,7 +108,22 @@ pub async fn connect(target: &Target, options: &ConnectOptions) -> Result<Client
             target: key.clone(),
             source,
         })?;
-    let conn = match tokio::time::timeout(options.timeout, connecting).await {
+    // Where the host says nothing listens there, fail at once rather than
+    // after the timeout.
+    let attempt = async {
+        tokio::select! {
+            done = tokio::time::timeout(options.timeout, connecting) => Some(done),
+            () = crate::probe::refused(addr) => None,
+        }
+    };
+    let Some(attempt) = attempt.await else {
+        endpoint.close(ferry_net::codes::DONE, b"");
+        return Err(ConnectError::Refused {
+            target: key,
+            port: target.port,
+        });
+    };
+    let conn = match attempt {
         Err(_) => {
             return Err(ConnectError::Timeout {
                 target: key,

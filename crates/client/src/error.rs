@@ -53,6 +53,15 @@ pub enum ConnectError {
         /// Why.
         source: quinn::ConnectionError,
     },
+    /// The host answered that nothing listens on the port (ICMP port
+    /// unreachable).
+    #[error("nothing listens on UDP port {port} of {target} (the host answered port unreachable)")]
+    Refused {
+        /// `host:port`.
+        target: String,
+        /// The port.
+        port: u16,
+    },
     /// Nobody answered in time.
     #[error("no answer from {target} within {}s", .after.as_secs())]
     Timeout {
@@ -219,6 +228,37 @@ pub enum RequestError {
     /// The batch gave up before this file's turn (its connection was gone).
     #[error("not transferred: the connection was lost")]
     NotRun,
+    /// More entries than a listing or batch may hold, so that a server
+    /// cannot make the client's memory grow without bound.
+    #[error("{what}: more than {limit} entries; narrow it down (a subdirectory, a pattern, --exclude) or raise --max-files")]
+    TooMany {
+        /// What was being listed or planned.
+        what: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// A tree deeper than a walk may go.
+    #[error("{path}: deeper than {limit} directories; not descending further")]
+    TooDeep {
+        /// Where the walk stopped.
+        path: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// Two sources of one batch would be written to the same destination.
+    #[error("{first} and {second} would both be written to {dest}")]
+    Collision {
+        /// The destination.
+        dest: String,
+        /// One source.
+        first: String,
+        /// Another.
+        second: String,
+    },
+    /// Something that is neither a regular file nor a directory (a device,
+    /// a socket) where a file's bytes were to be read.
+    #[error("{0}: not a regular file")]
+    NotRegular(String),
     /// A task of this process failed: a bug.
     #[error("internal error: {0}")]
     Internal(String),
@@ -239,7 +279,10 @@ impl RequestError {
             | RequestError::NoMatch(_)
             | RequestError::BadPattern { .. }
             | RequestError::BadPath { .. }
-            | RequestError::Unnameable(_) => "usage",
+            | RequestError::Unnameable(_)
+            | RequestError::Collision { .. }
+            | RequestError::NotRegular(_) => "usage",
+            RequestError::TooMany { .. } | RequestError::TooDeep { .. } => "too_large",
             RequestError::Internal(_) => "internal",
             RequestError::HashMismatch(_) => ErrorCode::HashMismatch.as_str(),
         }

@@ -28,7 +28,10 @@ pub mod connect;
 mod error;
 pub mod glob;
 mod link;
+mod listing;
 mod partial;
+mod pipe;
+mod probe;
 mod skip;
 mod target;
 pub mod transfer;
@@ -36,9 +39,12 @@ pub mod transfer;
 pub use client::{Client, Moved, OVERLAP};
 pub use connect::{connect, ConnectOptions, Trust};
 pub use error::{ConnectError, ProtocolError, RequestError};
+pub use listing::{Listing, MAX_LIST_ENTRIES};
+pub use pipe::StreamMeta;
 pub use target::{Target, TargetParseError};
 pub use transfer::{
-    Observer, Options as TransferOptions, Plan, Summary, DEFAULT_JOBS, DEFAULT_RETRIES,
+    Filter, LocalDest, Observer, Options as TransferOptions, Plan, RemoteDest, Summary,
+    DEFAULT_JOBS, DEFAULT_RETRIES,
 };
 
 pub use ferry_proto::{

@@ -265,6 +265,23 @@ pub fn write_all_vectored(file: &mut File, bufs: &[Bytes]) -> io::Result<()> {
     Ok(())
 }
 
+/// The process's umask: what new files do not get of the bits asked for.
+/// Read once; 022 where the system does not say (`/proc` missing).
+pub fn umask() -> u32 {
+    static UMASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *UMASK.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Umask:"))
+                    .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+            })
+            .unwrap_or(0o022)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -99,9 +99,23 @@ pub struct PutRequest {
     /// Modification time to give the file.
     #[serde(default)]
     pub mtime: Option<Timestamp>,
-    /// Unix permission bits to give the file.
+    /// Unix permission bits to give the file, exactly (`-p`).
     #[serde(default)]
     pub mode: Option<u32>,
+    /// Without `mode`: the source's permission bits, for a file that does
+    /// not exist yet, which gets them less the server's umask (as with scp
+    /// and sftp); a file that exists keeps its own bits. Servers that do not
+    /// know the field give new files their default bits.
+    #[serde(default)]
+    pub new_mode: Option<u32>,
+    /// The sender does not know the size (a pipe, stdin): `size` is ignored,
+    /// the bytes run until the stream's FIN, which alone commits them (a
+    /// reset or a lost connection leaves nothing), and no trailer follows
+    /// (`hash` and `offset` must be unset). A server that does not know the
+    /// field sees more bytes than the declared size 0 and refuses the upload,
+    /// so nothing is ever committed short.
+    #[serde(default)]
+    pub size_unknown: bool,
 }
 
 impl Request {
@@ -159,6 +173,8 @@ mod tests {
                     nanos: 999_999_999,
                 }),
                 mode: Some(0o644),
+                new_mode: None,
+                size_unknown: false,
             }),
         ];
         for req in all {
@@ -181,6 +197,19 @@ mod tests {
                 hash: false,
             }
         );
+    }
+
+    #[test]
+    fn a_put_in_the_older_layout_decodes_with_defaults() {
+        // {"op": "put", "path": "/f", "size": 3}: no offset, hash, mode,
+        // new_mode or size_unknown, as older clients send it.
+        let body = b"\xa3\x62op\x63put\x64path\x62/f\x64size\x03";
+        let req: Request = crate::frame::decode_body(body).unwrap();
+        let Request::Put(put) = req else {
+            panic!("{req:?}")
+        };
+        assert_eq!((put.size, put.new_mode, put.size_unknown), (3, None, false));
+        assert_eq!((put.offset, put.hash, put.mode), (0, false, None));
     }
 
     #[test]

@@ -37,6 +37,8 @@ use ferry_net::{ChunkSink, ChunkSource};
 use ferry_proto::{Digest, Entry, RemotePath, Timestamp};
 
 pub use self::{error::StorageError, local::LocalStorage};
+#[cfg(test)]
+pub(crate) use ferry_net::file::umask;
 
 /// A tree of files and directories that ferry serves.
 #[async_trait]
@@ -149,6 +151,9 @@ pub struct Commit {
     pub mtime: Option<Timestamp>,
     /// Permission bits to give the file (only the 0o777 bits are used).
     pub mode: Option<u32>,
+    /// Without `mode`: bits for a file that does not exist yet, less the
+    /// server's umask; an existing file keeps its own.
+    pub new_mode: Option<u32>,
     /// The BLAKE3 the sender computed; a file that hashes otherwise is
     /// refused ([`StorageError::HashMismatch`]) and its partial removed.
     pub hash: Option<Digest>,
