@@ -5,6 +5,7 @@ use std::{fs::File, os::unix::fs::PermissionsExt, path::Path, sync::Arc, time::D
 use ferry_net::{
     codes,
     file::{first_chunk, FileSink, FileSource},
+    limit::{Limited, Limiter},
     pump, read_frame, write_frame, PumpError, RecvHalf, SendHalf,
 };
 use ferry_proto::{
@@ -15,6 +16,11 @@ use crate::{
     connect::ConnectOptions, partial::LocalPartial, ConnectError, ProtocolError, RequestError,
     Target,
 };
+
+/// The sending half of a request stream, as the client holds it.
+pub(crate) type SendStream = Limited<quinn::SendStream>;
+/// The receiving half of a request stream, as the client holds it.
+pub(crate) type RecvStream = Limited<quinn::RecvStream>;
 
 /// How many bytes at the end of a partial file are sent again when it is
 /// resumed: the part a crash may have torn (written but not yet on disk).
@@ -29,6 +35,8 @@ pub struct Client {
     conn: quinn::Connection,
     target: Target,
     options: Arc<ConnectOptions>,
+    /// The `--limit` every stream of this connection takes from.
+    limiter: Option<Arc<Limiter>>,
 }
 
 /// What a download or upload did.
@@ -71,11 +79,16 @@ impl Client {
         target: Target,
         options: ConnectOptions,
     ) -> Self {
+        let limiter = options
+            .transport
+            .rate_limit
+            .map(|limit| Arc::new(Limiter::new(limit)));
         Client {
             endpoint,
             conn,
             target,
             options: Arc::new(options),
+            limiter,
         }
     }
 
@@ -128,21 +141,23 @@ impl Client {
         let _ = tokio::time::timeout(linger, self.endpoint.wait_idle()).await;
     }
 
-    /// Opens a stream and sends `request` on it, without finishing it.
+    /// Opens a stream and sends `request` on it, without finishing it. Both
+    /// halves take from the `--limit`, if there is one.
     pub(crate) async fn open(
         &self,
         request: &Request,
-    ) -> Result<(quinn::SendStream, quinn::RecvStream), RequestError> {
-        let (mut send, recv) = self.conn.open_bi().await?;
+    ) -> Result<(SendStream, RecvStream), RequestError> {
+        let (send, recv) = self.conn.open_bi().await?;
+        let mut send = Limited::new(send, self.limiter.clone());
         write_frame(&mut send, request).await?;
-        Ok((send, recv))
+        Ok((send, Limited::new(recv, self.limiter.clone())))
     }
 
     /// Sends `request` with no body and reads the answer frame.
     pub(crate) async fn call(
         &self,
         request: &Request,
-    ) -> Result<(Response, quinn::RecvStream), RequestError> {
+    ) -> Result<(Response, RecvStream), RequestError> {
         let (mut send, mut recv) = self.open(request).await?;
         SendHalf::finish(&mut send);
         let response = read_answer(&mut recv).await?;

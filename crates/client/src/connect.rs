@@ -174,13 +174,6 @@ pub async fn connect(target: &Target, options: &ConnectOptions) -> Result<Client
             .add(&key, seen)
             .map_err(kh_err(&options.known_hosts))?;
     }
-    if let Some(limit) = options.transport.rate_limit {
-        // The cap on what this client receives: its flow-control window.
-        tokio::spawn(ferry_net::transport::limit_receive_rate(
-            conn.clone(),
-            limit,
-        ));
-    }
     Ok(Client::new(endpoint, conn, target.clone(), options.clone()))
 }
 

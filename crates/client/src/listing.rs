@@ -15,7 +15,7 @@ pub const MAX_LIST_ENTRIES: usize = 1_000_000;
 /// at most one frame's worth of entries (64 KiB).
 #[derive(Debug)]
 pub struct Listing {
-    recv: quinn::RecvStream,
+    recv: crate::client::RecvStream,
     done: bool,
 }
 

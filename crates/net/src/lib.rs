@@ -13,6 +13,7 @@
 //!   network work, with memory bounded per stream whatever the file size.
 //! - [`file`](mod@file): local files as chunk sources and sinks, one trip to the
 //!   blocking pool per chunk.
+//! - [`limit`]: `--limit`, a token bucket the byte streams of one end share.
 //! - [`transport`]: the transport parameters (flow-control windows, stream
 //!   limits, timeouts, the controller), the UDP socket set-up and the crypto
 //!   provider, so both ends are tuned in one place.
@@ -26,6 +27,7 @@
 pub mod congestion;
 pub mod file;
 pub mod framed;
+pub mod limit;
 pub mod pump;
 pub mod stream;
 pub mod transport;

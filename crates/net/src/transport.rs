@@ -32,8 +32,9 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(1);
 /// What one end chooses on top of the fixed transport parameters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TransportOptions {
-    /// Cap on the rate this end sends at (`--limit`). See
-    /// [`limit_receive_rate`] for the rate it receives at.
+    /// Cap on the rate of this end (`--limit`): the congestion controller
+    /// keeps its bursts near it, the receive window starts at a second of it,
+    /// and [`crate::limit::Limiter`] on the streams enforces it.
     pub rate_limit: Option<RateLimit>,
 }
 
@@ -46,7 +47,7 @@ pub fn transport_config_with(options: &TransportOptions) -> TransportConfig {
     let mut t = TransportConfig::default();
     t.congestion_controller_factory(Arc::new(congestion));
     // A limited end also grants less credit from the start, so a sender
-    // cannot burst a whole window before [`limit_receive_rate`] tightens it.
+    // cannot burst a whole window before the limited reads hold it back.
     let window = match options.rate_limit {
         Some(limit) => {
             let second = limit.bytes_in(Duration::from_secs(1)).max(64 << 10);
@@ -69,28 +70,6 @@ pub fn transport_config_with(options: &TransportOptions) -> TransportConfig {
 /// The transport parameters with `options`, ready for a quinn config.
 pub fn shared_transport_config(options: &TransportOptions) -> Arc<TransportConfig> {
     Arc::new(transport_config_with(options))
-}
-
-/// Holds what `conn` receives to about `limit`, for as long as it lives.
-///
-/// A sender's own cap lives in its congestion controller; this is the cap a
-/// receiver can impose on any sender: the connection's flow-control window is
-/// kept at what `limit` allows in one round trip, so the peer can never have
-/// more than that in flight. Spawn it next to the connection.
-pub async fn limit_receive_rate(conn: quinn::Connection, limit: RateLimit) {
-    /// How often the window follows the RTT.
-    const EVERY: Duration = Duration::from_millis(250);
-    /// Floor of the window: a sender blocked on a window smaller than one
-    /// frame still moves, only in smaller packets.
-    const FLOOR: u64 = 1024;
-    loop {
-        let window = limit.bytes_in(conn.rtt()).max(FLOOR);
-        conn.set_receive_window(VarInt::from_u64(window).unwrap_or(VarInt::MAX));
-        tokio::select! {
-            _ = conn.closed() => return,
-            _ = tokio::time::sleep(EVERY) => {}
-        }
-    }
 }
 
 /// Binds a UDP socket with large buffers (best effort: the kernel caps them).

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use ferry_net::limit::{Limited, Limiter};
 use tokio::{
     sync::{watch, OwnedSemaphorePermit},
     task::JoinSet,
@@ -18,6 +19,7 @@ pub(crate) async fn serve(
     incoming: quinn::Incoming,
     storage: Arc<dyn Storage>,
     limits: Limits,
+    limiter: Option<Arc<Limiter>>,
     mut stop: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
 ) {
@@ -34,7 +36,7 @@ pub(crate) async fn serve(
         fingerprint: None,
         name: None,
     };
-    let ctx = Context::new(storage, peer, Rights::ReadWrite, limits);
+    let ctx = Context::new(storage, peer, Rights::ReadWrite, limits).with_limiter(limiter);
     tracing::info!(peer = %ctx.peer, "connection opened");
     let mut requests = JoinSet::new();
     let reason = loop {
@@ -42,6 +44,7 @@ pub(crate) async fn serve(
             stream = conn.accept_bi() => match stream {
                 Ok((send, recv)) => {
                     let ctx = ctx.clone();
+                    let send = Limited::new(send, ctx.limiter.clone());
                     requests.spawn(async move { crate::request::serve(&ctx, send, recv).await });
                 }
                 Err(e) => break e.to_string(),

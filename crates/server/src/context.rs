@@ -4,6 +4,7 @@
 
 use std::{fmt, net::SocketAddr, sync::Arc, time::Duration};
 
+use ferry_net::limit::Limiter;
 use ferry_proto::{ErrorCode, Fingerprint, WireError};
 use tokio::sync::Semaphore;
 
@@ -84,6 +85,9 @@ pub struct Context {
     pub limits: Limits,
     /// Permits for file bodies in flight on this connection.
     pub bulk: Arc<Semaphore>,
+    /// The server's `--limit`, shared by every connection: what it sends
+    /// takes from it.
+    pub limiter: Option<Arc<Limiter>>,
 }
 
 impl Context {
@@ -96,7 +100,14 @@ impl Context {
             rights,
             limits,
             bulk,
+            limiter: None,
         }
+    }
+
+    /// The same context, sending under `limiter`.
+    pub fn with_limiter(mut self, limiter: Option<Arc<Limiter>>) -> Self {
+        self.limiter = limiter;
+        self
     }
 
     /// Refuses a change of the tree unless the peer may write.

@@ -8,7 +8,7 @@ use tokio::{
     task::JoinSet,
 };
 
-use ferry_net::transport::TransportOptions;
+use ferry_net::{limit::Limiter, transport::TransportOptions};
 use ferry_trust::{IdentityError, Role, TlsError};
 
 use crate::{
@@ -75,6 +75,7 @@ pub struct Server {
     endpoint: quinn::Endpoint,
     storage: Arc<dyn Storage>,
     limits: Limits,
+    limiter: Option<Arc<Limiter>>,
     partials_ttl: Duration,
     fingerprint: Fingerprint,
     generated: bool,
@@ -110,6 +111,10 @@ impl Server {
             endpoint,
             storage: Arc::new(storage),
             limits: Limits::default(),
+            limiter: config
+                .transport
+                .rate_limit
+                .map(|limit| Arc::new(Limiter::new(limit))),
             partials_ttl: config.partials_ttl,
             fingerprint: identity.fingerprint,
             generated: identity.generated,
@@ -162,6 +167,7 @@ impl Server {
                         incoming,
                         self.storage.clone(),
                         self.limits.clone(),
+                        self.limiter.clone(),
                         stop_rx.clone(),
                         permit,
                     ));

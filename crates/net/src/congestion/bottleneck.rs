@@ -454,10 +454,12 @@ impl Controller for Bottleneck {
     fn window(&self) -> u64 {
         let mut window = self.cwnd;
         if let Some(limit) = self.config.rate_limit {
-            // A window sent each RTT is the rate: the cap is the window of
-            // one RTT. Below a few packets the peer delays its ACKs and the
-            // flow stalls, so on very short paths the cap is looser.
-            let capped = limit.bytes_in(self.smoothed_rtt).max(self.min_window());
+            // A window sent each RTT is the rate. The exact cap is the token
+            // bucket the streams take from (`crate::limit`); this one only
+            // keeps bursts near it on long paths, so it allows twice the rate
+            // and never fewer than 16 packets (below a few packets the peer
+            // delays its ACKs and a short path would stall under the cap).
+            let capped = (2 * limit.bytes_in(self.smoothed_rtt)).max(16 * self.mtu);
             window = window.min(capped);
         }
         window
@@ -647,13 +649,13 @@ mod tests {
     }
 
     #[test]
-    fn the_rate_limit_caps_the_window() {
+    fn the_rate_limit_keeps_bursts_near_the_rate() {
         let link = wan(0.0, 25);
         let mut config = BottleneckConfig::default();
         config.rate_limit(RateLimit::from_bytes_per_second(2_000_000));
         let measure = Duration::from_secs(3);
         let out = simulate(&link, config, Duration::from_secs(6), measure);
         let rate = out.delivered as f64 / measure.as_secs_f64();
-        assert!((1_600_000.0..=2_100_000.0).contains(&rate), "{rate:.0} B/s");
+        assert!((1_600_000.0..=4_200_000.0).contains(&rate), "{rate:.0} B/s");
     }
 }
