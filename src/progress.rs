@@ -283,6 +283,15 @@ impl Observer for Progress {
         }
     }
 
+    fn sized(&self, id: usize, size: u64) {
+        if let Some(bars) = &self.bars {
+            bars.total.inc_length(size);
+            if let Some(bar) = lock(&bars.shown).get(&id) {
+                bar.set_length(size);
+            }
+        }
+    }
+
     fn interrupted(&self, id: usize) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
         lock(&self.started).remove(&id);

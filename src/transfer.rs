@@ -93,6 +93,7 @@ impl TransferArgs {
             checksum: self.checksum,
             ignore_times: self.ignore_times,
             retries: self.retries,
+            unseen: !self.dry_run,
         })
     }
 }

@@ -83,6 +83,7 @@ pub(crate) async fn transfer(
                 dest: None,
                 partial: 0,
                 streamed: true,
+                unseen: false,
             }],
             ..Plan::default()
         }

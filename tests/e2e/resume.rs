@@ -307,6 +307,17 @@ fn re_runs_skip_what_is_already_there() {
     assert_eq!(sent[0]["name"], "/t/f3.bin");
     assert_eq!(std::fs::read(&local).unwrap(), bytes(10_003, 3));
 
+    // A file named on its own is planned without a look at it; its
+    // download's answer is enough to skip it.
+    let out = env.run(&["get", &env.host(), "/t/f2.bin", "-o", "dl/t/", "--json"]);
+    let files = file_events(&out.stdout);
+    assert_eq!(files.len(), 1, "{}", show(&out));
+    assert_eq!(
+        (files[0]["skipped"].as_bool(), files[0]["bytes"].as_u64()),
+        (Some(true), Some(0))
+    );
+    assert_eq!(files[0]["size"], 10_002);
+
     // Uploads skip the same way; a touched file goes again.
     env.ok(&["put", "-r", &env.host(), "dl/t", "--to", "/"]);
     let out = env.run(&["put", "-r", &env.host(), "dl/t", "--to", "/", "--json"]);

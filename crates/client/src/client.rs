@@ -17,6 +17,17 @@ use crate::{
     Target,
 };
 
+/// What a download of a file planned without a look at it does when the
+/// server's answer says what the file is.
+#[derive(Clone, Copy)]
+pub(crate) struct Unseen<'a> {
+    /// Hears the file's size.
+    pub(crate) sized: &'a (dyn Fn(u64) + Sync),
+    /// With `Some(preserve)`, stop when the destination already holds the
+    /// file (rsync's quick check; the permission bits too with `preserve`).
+    pub(crate) quick_check: Option<bool>,
+}
+
 /// The sending half of a request stream, as the client holds it.
 pub(crate) type SendStream = Limited<quinn::SendStream>;
 /// The receiving half of a request stream, as the client holds it.
@@ -241,6 +252,22 @@ impl Client {
         preserve_mode: bool,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<Moved, RequestError> {
+        self.download_with(remote, local, preserve_mode, None, progress)
+            .await
+    }
+
+    /// [`Client::download`] of a file planned without asking the server
+    /// about it first (saving a round trip): `unseen` hears its size from the
+    /// answer, and with a quick check the download stops there when the
+    /// destination already holds the file.
+    pub(crate) async fn download_with(
+        &self,
+        remote: &RemotePath,
+        local: &Path,
+        preserve_mode: bool,
+        unseen: Option<Unseen<'_>>,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Moved, RequestError> {
         let dest = local.to_owned();
         let (partial, sink, offset, prefix) = blocking(move || {
             let (partial, file, len) = LocalPartial::open(&dest)?;
@@ -269,6 +296,25 @@ impl Client {
         else {
             return Err(unexpected(answer));
         };
+        if let Some(unseen) = unseen {
+            (unseen.sized)(size);
+            if let Some(preserve) = unseen.quick_check {
+                let dest = local.to_owned();
+                let there = blocking(move || Ok(std::fs::metadata(dest).ok())).await?;
+                let theirs = Entry {
+                    name: String::new(),
+                    kind: ferry_proto::Kind::File,
+                    size,
+                    mtime,
+                    mode,
+                    target: None,
+                };
+                if there.is_some_and(|m| crate::skip::holds(&m, &theirs, preserve)) {
+                    RecvHalf::stop(&mut recv, codes::DONE);
+                    return Ok(Moved::skipped(size));
+                }
+            }
+        }
         let mut sink = sink;
         if from != offset {
             if from != 0 {

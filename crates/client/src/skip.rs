@@ -20,6 +20,15 @@ use crate::{
 /// huge directory is not listed for one file.
 const LIST_ABOVE: usize = 16;
 
+/// Whether the local file `meta` already holds the remote file `theirs`, by
+/// the quick check (and its permission bits, with `preserve`).
+pub(crate) fn holds(meta: &std::fs::Metadata, theirs: &Entry, preserve: bool) -> bool {
+    let mtime = meta.modified().ok().and_then(Timestamp::from_system);
+    meta.is_file()
+        && (!preserve || same_bits(Some(theirs.mode), Some(meta.permissions().mode())))
+        && quick_same(theirs.size, theirs.mtime, meta.len(), mtime)
+}
+
 /// Whether two permission-bit sets agree (both known).
 fn same_bits(a: Option<u32>, b: Option<u32>) -> bool {
     matches!((a, b), (Some(a), Some(b)) if a & 0o777 == b & 0o777)

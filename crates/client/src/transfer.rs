@@ -25,6 +25,7 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use tokio::{sync::mpsc, task::JoinSet};
 
 use crate::{
+    client::Unseen,
     glob::{self, Limits, SkipReason, Skipped},
     link::Link,
     Client, Moved, RequestError, StreamMeta,
@@ -85,6 +86,10 @@ pub struct Options {
     pub ignore_times: bool,
     /// How many times to reconnect when the connection is lost mid-batch.
     pub retries: u32,
+    /// Download a file named on its own without asking the server about it
+    /// first (its size and time come with the download). Off for dry runs,
+    /// which report sizes before anything moves.
+    pub unseen: bool,
 }
 
 impl Default for Options {
@@ -100,6 +105,7 @@ impl Default for Options {
             checksum: false,
             ignore_times: false,
             retries: DEFAULT_RETRIES,
+            unseen: false,
         }
     }
 }
@@ -193,6 +199,8 @@ pub trait Observer: Send + Sync {
     fn advanced(&self, _id: usize, _bytes: u64) {}
     /// A file is done (moved, resumed or skipped), or failed.
     fn finished(&self, _id: usize, _name: &str, _outcome: &Result<Moved, RequestError>) {}
+    /// A file planned without a look at it turned out to be `size` bytes.
+    fn sized(&self, _id: usize, _size: u64) {}
     /// A file was cut off by the loss of the connection; it will start
     /// again (resuming) once the batch has reconnected.
     fn interrupted(&self, _id: usize) {}
@@ -230,6 +238,10 @@ pub struct FileJob {
     /// For uploads: the local side is a FIFO or pipe, whose size nobody
     /// knows; its bytes are streamed until it ends.
     pub streamed: bool,
+    /// For downloads: a file named on its own, planned without asking the
+    /// server about it (a round trip saved): its size, time and bits come
+    /// with the download's answer.
+    pub unseen: bool,
 }
 
 /// Where a download goes.
@@ -473,8 +485,23 @@ impl Client {
                 if opts.filter.excludes(&name, &name) {
                     continue;
                 }
+                // A file named on its own needs no look first: the download's
+                // answer says what it is (a directory is refused then).
+                let unseen = opts.unseen
+                    && m.entry.is_none()
+                    && !opts.recursive
+                    && !opts.checksum
+                    && !m.path.is_root();
                 let entry = match m.entry {
                     Some(e) if e.kind != Kind::Symlink => e,
+                    _ if unseen => Entry {
+                        name: name.clone(),
+                        kind: Kind::File,
+                        size: 0,
+                        mtime: None,
+                        mode: 0,
+                        target: None,
+                    },
                     _ => match self.stat(&m.path).await {
                         Ok(e) => e,
                         Err(e) => {
@@ -534,6 +561,7 @@ impl Client {
                                 dest: None,
                                 partial: 0,
                                 streamed: false,
+                                unseen,
                             });
                         }
                     }
@@ -649,6 +677,7 @@ impl Client {
                                         dest: None,
                                         partial: 0,
                                         streamed: false,
+                                        unseen: false,
                                     });
                                 }
                             }
@@ -799,8 +828,9 @@ impl Client {
                     let (client, generation) = link.get().await;
                     observer.started(id, &job.display, job.size);
                     let progress = |n: u64| observer.advanced(id, n);
+                    let sized = |size: u64| observer.sized(id, size);
                     let moved = client
-                        .move_one(&mut job, direction, &opts, losses > 0, &progress)
+                        .move_one(&mut job, direction, &opts, losses > 0, &sized, &progress)
                         .await;
                     if matches!(&moved, Err(e) if e.is_connection_lost()) {
                         observer.interrupted(id);
@@ -869,8 +899,31 @@ impl Client {
         direction: Direction,
         opts: &Options,
         again: bool,
+        sized: &(dyn Fn(u64) + Sync),
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<Moved, RequestError> {
+        if job.unseen {
+            // Nothing is known of it yet: the answer decides.
+            let unseen = Unseen {
+                sized,
+                quick_check: (!opts.ignore_times).then_some(opts.preserve_mode),
+            };
+            let moved = self
+                .download_with(
+                    &job.remote,
+                    &job.local,
+                    opts.preserve_mode,
+                    Some(unseen),
+                    progress,
+                )
+                .await;
+            return match moved {
+                Err(RequestError::Remote(e)) if e.code == ferry_proto::ErrorCode::IsADirectory => {
+                    Err(RequestError::IsADirectory(job.display.clone()))
+                }
+                other => other,
+            };
+        }
         if again && matches!(direction, Direction::Up) {
             // Cut off before: the server now holds part of it.
             self.survey(std::slice::from_mut(job), 1).await;
@@ -1026,6 +1079,7 @@ fn plan_put_local(patterns: &[String], dest: &RemoteDest, opts: &Options) -> Pla
                         dest: None,
                         partial: 0,
                         streamed: kind.is_fifo(),
+                        unseen: false,
                     });
                 }
             } else {
@@ -1135,6 +1189,7 @@ fn walk_local(
                     dest: None,
                     partial: 0,
                     streamed: false,
+                    unseen: false,
                 });
             }
         } else if kind.is_symlink() {
@@ -1185,6 +1240,7 @@ mod tests {
             dest: None,
             partial: 0,
             streamed: false,
+            unseen: false,
         }
     }
 
