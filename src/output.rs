@@ -112,6 +112,7 @@ pub(crate) fn describe_connect(e: &ConnectError) -> String {
             "{target} presented {actual}, not the {expected} given with --fingerprint; \
              refusing to connect"
         ),
+        ConnectError::Refused { target, error } => format!("{target} refused this client: {error}"),
         ConnectError::Untrusted { fingerprint, .. } => format!(
             "{e}.\nCheck the fingerprint with the server's operator (`ferry serve` prints it), then\n\
              re-run with --fingerprint {fingerprint} (or --accept-new to trust it as it is)."
@@ -124,6 +125,7 @@ pub(crate) fn describe_connect(e: &ConnectError) -> String {
 pub(crate) fn describe_request(e: &RequestError) -> String {
     match e {
         RequestError::IsADirectory(path) => format!("{path}: is a directory (use -r)"),
+        RequestError::Refused(error) => format!("the server refused this client: {error}"),
         other => other.to_string(),
     }
 }

@@ -11,8 +11,14 @@ use ferry_client::{Client, ConnectOptions, Fingerprint, Target, Trust};
 
 use crate::{cli::Global, home};
 
-/// Connects to `target` as the global flags say.
+/// Connects to `target` as the global flags say, presenting this client's
+/// identity.
 pub(crate) async fn connect(global: &Global, target: &Target) -> anyhow::Result<Client> {
+    Ok(ferry_client::connect(target, &options(global)?).await?)
+}
+
+/// How to connect, as the global flags say.
+pub(crate) fn options(global: &Global) -> anyhow::Result<ConnectOptions> {
     let trust = if let Some(fp) = global.fingerprint {
         Trust::Fingerprint(fp)
     } else if global.accept_new {
@@ -22,13 +28,12 @@ pub(crate) async fn connect(global: &Global, target: &Target) -> anyhow::Result<
     } else {
         Trust::RefuseUnknown
     };
-    let options = ConnectOptions {
+    Ok(ConnectOptions {
         known_hosts: home::known_hosts()?,
         trust,
         timeout: Duration::from_secs(global.connect_timeout.max(1)),
-        identity: None,
-    };
-    Ok(ferry_client::connect(target, &options).await?)
+        identity: Some(home::client_identity()?),
+    })
 }
 
 /// Asks on the terminal whether to trust a new server.

@@ -8,6 +8,7 @@ use std::{
 
 use anyhow::Context;
 use ferry_server::{Config, Server};
+use ferry_trust::{invites, Access, AuthorizedClients};
 
 use crate::home;
 
@@ -21,23 +22,29 @@ pub(crate) struct Args {
     /// or 0.0.0.0:4433 without IPv6].
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<SocketAddr>,
-    /// Directory holding the server certificate and key, generated on first
-    /// start [default: FERRY_HOME/server].
+    /// The server's state directory: its certificate and key (generated on
+    /// first start), authorized_clients and invites [default:
+    /// FERRY_HOME/server].
     #[arg(long, value_name = "DIR")]
     pub certs: Option<PathBuf>,
+    /// Admit any client, with or without a certificate: anyone who can
+    /// reach the port can read and change the files. For a trusted LAN only.
+    #[arg(long)]
+    pub allow_anyone: bool,
+    /// Refuse every change (put, rm, mv, mkdir, rmdir) from every client.
+    #[arg(long)]
+    pub read_only: bool,
 }
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<bool> {
     init_logging();
-    let certs = match args.certs {
-        Some(dir) => dir,
-        None => home::server_certs()?,
-    };
+    let certs = home::server_state(args.certs.clone())?;
+    let bind = |listen| bind(&args, listen, &certs);
     let server = match args.listen {
-        Some(listen) => bind(&args.root, listen, &certs)?,
+        Some(listen) => bind(listen)?,
         // Dual-stack by default; fall back to IPv4 where IPv6 is off.
-        None => bind(&args.root, SocketAddr::from(([0u16; 8], 4433)), &certs)
-            .or_else(|_| bind(&args.root, SocketAddr::from(([0, 0, 0, 0], 4433)), &certs))?,
+        None => bind(SocketAddr::from(([0u16; 8], 4433)))
+            .or_else(|_| bind(SocketAddr::from(([0, 0, 0, 0], 4433))))?,
     };
     let addr = server.local_addr();
     let fp = server.fingerprint();
@@ -48,6 +55,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<bool> {
     } else {
         addr.ip().to_string()
     };
+    let host_port = format!("{host}:{}", addr.port());
     let mut out = std::io::stdout().lock();
     writeln!(out, "ferry serving {}", server.root().display())?;
     writeln!(out, "  listening on {addr}")?;
@@ -60,10 +68,50 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<bool> {
             String::new()
         }
     )?;
+    if args.read_only {
+        writeln!(out, "  read-only: every change is refused")?;
+    }
+    if args.allow_anyone {
+        let what = if args.read_only {
+            "read every file"
+        } else {
+            "read, change and delete every file"
+        };
+        let warning = format!(
+            "--allow-anyone: ANYONE who can reach UDP port {} can {what} under {}, \
+             without a certificate",
+            addr.port(),
+            server.root().display()
+        );
+        writeln!(out, "  WARNING: {warning}")?;
+        tracing::warn!("{warning}");
+    } else {
+        let listed = server.authorized_clients();
+        writeln!(
+            out,
+            "  {listed} authorized client(s) in {}",
+            AuthorizedClients::path_in(&certs).display()
+        )?;
+        if listed == 0 {
+            // A fresh server: one invite, so the first client is one
+            // copy-paste away.
+            let invite = invites::create(&certs, Access::ReadWrite, invites::DEFAULT_VALIDITY)
+                .context("cannot make the first invite")?;
+            writeln!(
+                out,
+                "  no client is authorized yet; to enroll one (read-write; once, within {}), run on it:",
+                invites::human_duration(invites::DEFAULT_VALIDITY)
+            )?;
+            writeln!(
+                out,
+                "    {}",
+                super::invite::enroll_command(&host_port, &invite.token, &fp.to_string())
+            )?;
+        }
+    }
     writeln!(
         out,
-        "  connect with: ferry shell {host}:{} --fingerprint {fp}",
-        addr.port()
+        "  connect with: ferry shell {host_port} --fingerprint {fp}"
     )?;
     out.flush()?;
     drop(out);
@@ -71,15 +119,13 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-fn bind(
-    root: &std::path::Path,
-    listen: SocketAddr,
-    certs: &std::path::Path,
-) -> anyhow::Result<Server> {
+fn bind(args: &Args, listen: SocketAddr, certs: &std::path::Path) -> anyhow::Result<Server> {
     Server::bind(&Config {
-        root: root.to_owned(),
+        root: args.root.clone(),
         listen,
         certs: certs.to_owned(),
+        allow_anyone: args.allow_anyone,
+        read_only: args.read_only,
     })
     .context("cannot start the server")
 }

@@ -152,7 +152,7 @@ fn malformed_and_oversized_requests_only_fail_their_own_stream() {
                 known_hosts: env.home.join("known_hosts"),
                 trust: Trust::AcceptNew,
                 timeout: Duration::from_secs(10),
-                identity: None,
+                identity: Some(env.identity()),
             },
         )
         .await
@@ -304,7 +304,7 @@ fn stalled_uploads_do_not_starve_other_clients() {
                 known_hosts: env.home.join("known_hosts"),
                 trust: Trust::AcceptNew,
                 timeout: Duration::from_secs(10),
-                identity: None,
+                identity: Some(env.identity()),
             },
         )
         .await

@@ -103,12 +103,9 @@ impl Env {
         for d in [&root, &home, &local] {
             std::fs::create_dir_all(d).unwrap();
         }
-        let server = Server::start(
-            &root,
-            &dir.path().join("certs"),
-            0,
-            &dir.path().join("server.log"),
-        );
+        let certs = dir.path().join("certs");
+        authorize(&home, &certs);
+        let server = Server::start(&root, &certs, 0, &dir.path().join("server.log"));
         Env {
             dir,
             root,
@@ -116,6 +113,20 @@ impl Env {
             local,
             server,
         }
+    }
+
+    /// Allows this environment's client on the server whose state directory
+    /// is `certs` (before a server with new certificates starts there).
+    pub(crate) fn authorize(&self, certs: &Path) {
+        authorize(&self.home, certs);
+    }
+
+    /// This environment's client identity, for tests that connect through
+    /// the library.
+    pub(crate) fn identity(&self) -> std::sync::Arc<ferry_trust::Identity> {
+        std::sync::Arc::new(
+            ferry_trust::load_or_generate(&self.home, ferry_trust::Role::Client).unwrap(),
+        )
     }
 
     pub(crate) fn host(&self) -> String {
@@ -174,6 +185,27 @@ impl Env {
     pub(crate) fn local_file(&self, rel: &str, contents: &[u8]) -> PathBuf {
         write(&self.local.join(rel), contents)
     }
+}
+
+/// Makes the client identity of FERRY_HOME `home` (`ferry id`) and allows
+/// it, read-write, on the server whose state directory is `certs`
+/// (`ferry allow`): what an operator does before the first connection.
+pub(crate) fn authorize(home: &Path, certs: &Path) -> String {
+    let id = Command::new(FERRY)
+        .arg("id")
+        .env("FERRY_HOME", home)
+        .output()
+        .expect("run ferry id");
+    assert!(id.status.success(), "ferry id: {}", show(&id));
+    let fp = String::from_utf8_lossy(&id.stdout).trim().to_owned();
+    let allow = Command::new(FERRY)
+        .args(["allow", &fp, "--name", "tester", "--certs"])
+        .arg(certs)
+        .env("FERRY_HOME", home)
+        .output()
+        .expect("run ferry allow");
+    assert!(allow.status.success(), "ferry allow: {}", show(&allow));
+    fp
 }
 
 pub(crate) fn write(path: &Path, contents: &[u8]) -> PathBuf {

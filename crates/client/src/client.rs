@@ -175,6 +175,25 @@ impl Client {
         .await
     }
 
+    /// Presents the invite `token` to be added to the server's authorized
+    /// clients (under `name`, if the server finds it usable and free);
+    /// returns the name the server lists this client under, and whether it
+    /// may only read.
+    pub async fn enroll(
+        &self,
+        token: &str,
+        name: Option<&str>,
+    ) -> Result<(String, bool), RequestError> {
+        let request = Request::Enroll {
+            token: token.to_owned(),
+            name: name.map(str::to_owned),
+        };
+        match self.call(&request).await?.0 {
+            Response::Enrolled { name, read_only } => Ok((name, read_only)),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Downloads `remote` to the local file `local`, atomically: the bytes go
     /// to a temporary file beside `local`, which replaces `local` only once
     /// complete. Keeps the modification time, and the permission bits with

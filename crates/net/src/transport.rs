@@ -39,6 +39,33 @@ pub fn shared_transport_config() -> Arc<TransportConfig> {
     Arc::new(transport_config())
 }
 
+/// Bytes a server lets a peer send before it knows who the peer is: enough
+/// for an enrollment request, small enough that an unknown peer costs
+/// nothing worth mentioning. An admitted client gets [`CONNECTION_WINDOW`]
+/// the moment it is admitted ([`admit`]), within the first round trip, when
+/// congestion control would not let it send more anyway.
+pub const UNAUTHENTICATED_WINDOW: u32 = 64 << 10;
+/// Streams a server lets a peer open before it knows who the peer is: the
+/// first requests of a batch need not wait for the admission.
+pub const UNAUTHENTICATED_STREAMS: u32 = 32;
+
+/// The server's transport parameters: [`transport_config`] with the small
+/// limits of [`UNAUTHENTICATED_WINDOW`] and [`UNAUTHENTICATED_STREAMS`] until
+/// [`admit`] raises them.
+pub fn server_transport_config() -> Arc<TransportConfig> {
+    let mut t = transport_config();
+    t.max_concurrent_bidi_streams(VarInt::from_u32(UNAUTHENTICATED_STREAMS))
+        .receive_window(VarInt::from_u32(UNAUTHENTICATED_WINDOW));
+    Arc::new(t)
+}
+
+/// Gives an admitted client's connection the full limits of
+/// [`transport_config`].
+pub fn admit(conn: &quinn::Connection) {
+    conn.set_receive_window(VarInt::from_u32(CONNECTION_WINDOW));
+    conn.set_max_concurrent_bi_streams(VarInt::from_u32(MAX_STREAMS));
+}
+
 /// Binds a UDP socket with large buffers (best effort: the kernel caps them).
 pub fn bind_udp(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};

@@ -59,6 +59,17 @@ pub enum Request {
     },
     /// Upload a file: `size - offset` bytes follow the frame on the stream.
     Put(PutRequest),
+    /// Add this client to the server's authorized clients with a one-time
+    /// invite token, answered by [`crate::Response::Enrolled`]. The only
+    /// request a server accepts from a client it does not know yet.
+    Enroll {
+        /// The token `ferry invite` printed.
+        token: String,
+        /// The name the client asks to be listed under; the server makes it
+        /// unique, or picks one when there is none.
+        #[serde(default)]
+        name: Option<String>,
+    },
 }
 
 /// An upload: the file bytes follow the request frame until FIN.
@@ -93,6 +104,7 @@ impl Request {
             Request::Rename { .. } => "rename",
             Request::Get { .. } => "get",
             Request::Put(_) => "put",
+            Request::Enroll { .. } => "enroll",
         }
     }
 }
@@ -131,6 +143,14 @@ mod tests {
                 }),
                 mode: Some(0o644),
             }),
+            Request::Enroll {
+                token: "tok".into(),
+                name: Some("alice@laptop".into()),
+            },
+            Request::Enroll {
+                token: "tok".into(),
+                name: None,
+            },
         ];
         for req in all {
             let bytes = encode(&req).unwrap();

@@ -26,6 +26,13 @@ pub enum Response {
         /// Its Unix permission bits.
         mode: u32,
     },
+    /// The client is enrolled: the server lists it under `name`.
+    Enrolled {
+        /// Its name in the server's authorized clients.
+        name: String,
+        /// Whether it may only read.
+        read_only: bool,
+    },
     /// The operation failed.
     Error(WireError),
 }
@@ -240,6 +247,10 @@ mod tests {
                 size: 3,
                 mtime: None,
                 mode: 0o600,
+            },
+            Response::Enrolled {
+                name: "alice".into(),
+                read_only: true,
             },
             Response::Error(WireError::new(ErrorCode::NotEmpty, "dir not empty")),
         ];

@@ -26,11 +26,14 @@
 //! path state. Uploads become visible only when complete. No handler holds a
 //! blocking thread while it waits for the network.
 
+mod budget;
+mod clients;
 mod connection;
 pub mod context;
 mod ops;
 mod request;
 pub mod server;
 pub mod storage;
+mod watchdog;
 
 pub use server::{Config, Server, ServerError};

@@ -1,4 +1,5 @@
-//! The endpoint: binding, accepting, and shutting down gracefully.
+//! The endpoint: binding, accepting (within the per-address cap), keeping
+//! the authorized clients fresh, and shutting down gracefully.
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
@@ -8,9 +9,11 @@ use tokio::{
     task::JoinSet,
 };
 
-use ferry_trust::{IdentityError, Role, TlsError};
+use ferry_trust::{ClientVerifier, ClientsError, IdentityError, Role, TlsError};
 
 use crate::{
+    clients::Clients,
+    connection::Shared,
     context::Limits,
     storage::{LocalStorage, Storage},
 };
@@ -19,6 +22,8 @@ use crate::{
 pub const MAX_CONNECTIONS: usize = 512;
 /// How long requests in flight may take to finish after shutdown begins.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How often the authorized clients file is checked for changes.
+pub const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What to serve, where, and with which identity.
 #[derive(Debug, Clone)]
@@ -27,8 +32,14 @@ pub struct Config {
     pub root: PathBuf,
     /// The UDP address to listen on; port 0 picks a free port.
     pub listen: SocketAddr,
-    /// Where the certificate and key are kept.
+    /// The state directory: the certificate and key, the authorized
+    /// clients and the invites.
     pub certs: PathBuf,
+    /// Admit any client, with or without a certificate (listed clients keep
+    /// their names and rights).
+    pub allow_anyone: bool,
+    /// Refuse every change to the tree, whoever asks.
+    pub read_only: bool,
 }
 
 /// Why the server could not start.
@@ -48,6 +59,9 @@ pub enum ServerError {
     /// TLS set-up failed.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The authorized clients could not be read.
+    #[error(transparent)]
+    Clients(#[from] ClientsError),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {error}")]
     Bind {
@@ -64,6 +78,7 @@ pub struct Server {
     endpoint: quinn::Endpoint,
     storage: Arc<dyn Storage>,
     limits: Limits,
+    clients: Arc<Clients>,
     fingerprint: Fingerprint,
     generated: bool,
     root: PathBuf,
@@ -80,7 +95,16 @@ impl Server {
         let root = config.root.canonicalize().map_err(root_err)?;
         let storage = LocalStorage::open(&root).map_err(root_err)?;
         let identity = ferry_trust::load_or_generate(&config.certs, Role::Server)?;
-        let server_config = ferry_trust::server_config(&identity, None)?;
+        let limits = Limits::default();
+        let clients = Clients::open(
+            &config.certs,
+            config.allow_anyone,
+            config.read_only,
+            limits.clone(),
+        )?;
+        raise_open_files_limit();
+        let verifier = ClientVerifier::new(ferry_net::transport::crypto_provider());
+        let server_config = ferry_trust::server_config(&identity, Some(Arc::new(verifier)))?;
         let bind_err = |error| ServerError::Bind {
             addr: config.listen,
             error,
@@ -101,7 +125,8 @@ impl Server {
         Ok(Server {
             endpoint,
             storage: Arc::new(storage),
-            limits: Limits::default(),
+            limits,
+            clients,
             fingerprint: identity.fingerprint,
             generated: identity.generated,
             root,
@@ -130,12 +155,23 @@ impl Server {
         &self.root
     }
 
+    /// How many clients the authorized clients file lists.
+    pub fn authorized_clients(&self) -> usize {
+        self.clients.listed()
+    }
+
     /// Serves until `shutdown` resolves; then refuses new connections and
     /// streams, gives requests in flight [`SHUTDOWN_GRACE`] to finish, and
     /// closes the endpoint.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let (stop_tx, stop_rx) = watch::channel(false);
         let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let shared = Arc::new(Shared {
+            storage: self.storage.clone(),
+            limits: self.limits.clone(),
+            clients: self.clients.clone(),
+        });
+        let reloader = tokio::spawn(keep_clients_fresh(self.clients.clone()));
         let mut connections = JoinSet::new();
         tokio::pin!(shutdown);
         loop {
@@ -143,22 +179,33 @@ impl Server {
                 () = &mut shutdown => break,
                 incoming = self.endpoint.accept() => {
                     let Some(incoming) = incoming else { break };
+                    let remote = incoming.remote_address();
                     let Ok(permit) = limit.clone().try_acquire_owned() else {
-                        tracing::warn!(remote = %incoming.remote_address(), "refused: too many connections");
+                        tracing::warn!(peer = %remote, "refused: too many connections ({MAX_CONNECTIONS})");
+                        incoming.refuse();
+                        continue;
+                    };
+                    let Some(slot) = self.clients.address_slot(remote.ip()) else {
+                        tracing::warn!(
+                            peer = %remote,
+                            "refused: too many connections from this address ({})",
+                            self.limits.connections_per_address
+                        );
                         incoming.refuse();
                         continue;
                     };
                     connections.spawn(crate::connection::serve(
                         incoming,
-                        self.storage.clone(),
-                        self.limits.clone(),
+                        shared.clone(),
                         stop_rx.clone(),
                         permit,
+                        slot,
                     ));
                 }
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
             }
         }
+        reloader.abort();
         tracing::info!(
             "shutting down: waiting up to {}s for {} connection(s)",
             SHUTDOWN_GRACE.as_secs(),
@@ -179,5 +226,40 @@ impl Server {
             .close(ferry_net::codes::SHUTDOWN, b"server shutting down");
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
         tracing::info!("stopped");
+    }
+}
+
+/// Re-reads the authorized clients whenever the file changes (checked every
+/// [`RELOAD_INTERVAL`]), closing the connections of revoked clients.
+async fn keep_clients_fresh(clients: Arc<Clients>) {
+    let mut tick = tokio::time::interval(RELOAD_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let clients = clients.clone();
+        match tokio::task::spawn_blocking(move || clients.reload()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("cannot re-read the authorized clients: {e}"),
+            Err(e) => tracing::warn!("re-reading the authorized clients failed: {e}"),
+        }
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit: each upload and
+/// download holds a file open, and the usual default of 1024 is soon
+/// reached by a few busy clients.
+fn raise_open_files_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        let from = limit.current;
+        limit.current = limit.maximum;
+        match setrlimit(Resource::Nofile, limit) {
+            Ok(()) => tracing::debug!(
+                "open files limit raised from {from:?} to {:?}",
+                limit.current
+            ),
+            Err(e) => tracing::debug!("cannot raise the open files limit: {e}"),
+        }
     }
 }

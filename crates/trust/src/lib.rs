@@ -51,4 +51,4 @@ pub use invites::{Enrolled, Invite, InviteError};
 pub use lock::StateLock;
 pub use pins::{KnownHosts, PinFile};
 pub use server_pin::PinVerifier;
-pub use tls::{client_config, server_config, TlsError};
+pub use tls::{client_config, peer_fingerprint, server_config, TlsError};
