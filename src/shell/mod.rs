@@ -255,11 +255,11 @@ impl Shell {
                 Step::Failed
             }
         };
-        if self.client.as_ref().is_some_and(Client::is_closed) {
-            self.client = None;
+        if let Some(client) = self.client.take_if(|c| c.is_closed()) {
             eprintln!(
-                "ferry: the connection to {} was lost; the next command reconnects",
-                self.target
+                "ferry: the connection to {} was lost{}; the next command reconnects",
+                self.target,
+                why_closed(&client)
             );
         }
         step
@@ -291,7 +291,11 @@ impl Shell {
             if !client.is_closed() {
                 return Ok(client.clone());
             }
-            eprintln!("ferry: the connection to {} was lost", self.target);
+            eprintln!(
+                "ferry: the connection to {} was lost{}",
+                self.target,
+                why_closed(client)
+            );
             self.client = None;
         }
         eprintln!("ferry: reconnecting to {}", self.target);
@@ -322,6 +326,15 @@ impl Shell {
         };
         verb.run(&session).await
     }
+}
+
+/// `: the server's words` when it closed the connection to refuse or cut
+/// off this client.
+fn why_closed(client: &Client) -> String {
+    client
+        .refusal()
+        .map(|e| format!(": {e}"))
+        .unwrap_or_default()
 }
 
 /// A command that needs the server.

@@ -6,8 +6,10 @@
 
 mod util;
 
+mod auth;
 mod bad_input;
 mod commands;
+mod hostile;
 mod output;
 mod shell;
 mod transfer;

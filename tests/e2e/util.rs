@@ -18,18 +18,32 @@ pub(crate) struct Server {
     pub fingerprint: String,
     pub certs: PathBuf,
     pub stderr: PathBuf,
+    /// What it printed at start, up to its `connect with:` line.
+    pub banner: Vec<String>,
 }
 
 impl Server {
     /// Starts `ferry serve ROOT --listen 127.0.0.1:PORT --certs CERTS` and
     /// waits for it to print its address and fingerprint.
     pub(crate) fn start(root: &Path, certs: &Path, port: u16, log: &Path) -> Server {
+        Server::start_with(root, certs, port, log, &[])
+    }
+
+    /// [`Server::start`] with more `ferry serve` options.
+    pub(crate) fn start_with(
+        root: &Path,
+        certs: &Path,
+        port: u16,
+        log: &Path,
+        options: &[&str],
+    ) -> Server {
         let stderr = std::fs::File::create(log).expect("server log");
         let mut child = Command::new(FERRY)
             .args(["serve", root.to_str().unwrap(), "--listen"])
             .arg(format!("127.0.0.1:{port}"))
             .arg("--certs")
             .arg(certs)
+            .args(options)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -45,8 +59,11 @@ impl Server {
                 }
             }
         });
-        let (mut port, mut fingerprint) = (None, None);
-        while port.is_none() || fingerprint.is_none() {
+        let (mut port, mut fingerprint, mut banner) = (None, None, Vec::new());
+        while banner
+            .last()
+            .is_none_or(|l: &String| !l.trim().starts_with("connect with:"))
+        {
             let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) else {
                 let _ = child.kill();
                 panic!(
@@ -60,13 +77,36 @@ impl Server {
             if let Some(fp) = line.trim().strip_prefix("fingerprint ") {
                 fingerprint = fp.split_whitespace().next().map(str::to_owned);
             }
+            banner.push(line);
         }
         Server {
             child,
-            port: port.unwrap(),
-            fingerprint: fingerprint.unwrap(),
+            port: port.expect("a 'listening on' line"),
+            fingerprint: fingerprint.expect("a 'fingerprint' line"),
             certs: certs.to_owned(),
             stderr: log.to_owned(),
+            banner,
+        }
+    }
+
+    /// The server's log so far.
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Waits (up to 20 s, against a hang) until the log contains `want`.
+    pub(crate) fn wait_for_log(&self, want: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let log = self.log();
+            if log.contains(want) {
+                return log;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server never logged {want:?}:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 

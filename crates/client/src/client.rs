@@ -80,6 +80,12 @@ impl Client {
         self.conn.close_reason().is_some()
     }
 
+    /// The server's words, when it closed the connection to refuse or cut
+    /// off this client (its access was revoked, a limit was hit).
+    pub fn refusal(&self) -> Option<ferry_proto::WireError> {
+        crate::error::refusal(&self.conn.close_reason()?)
+    }
+
     /// Closes the connection and gives the endpoint a moment to send the
     /// close to the server. Waiting for the whole draining period (three
     /// probe timeouts, about 80 ms even on loopback) would add that to every

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use ferry_net::{RecvHalf, StreamError};
+use ferry_net::{RecvHalf, StreamError, CHUNK_SIZE};
 use ferry_proto::{Entry, RemotePath};
 use quinn::VarInt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -58,8 +58,8 @@ impl Budget {
     /// a client waiting for its own budget holds none of the server's).
     async fn charge(&self, len: usize) -> Charge {
         Charge {
-            _client: take(&self.client, len).await,
-            _server: take(&self.server, len).await,
+            client: take(&self.client, len).await,
+            server: take(&self.server, len).await,
         }
     }
 
@@ -92,8 +92,20 @@ async fn take(pool: &Pool, len: usize) -> Option<OwnedSemaphorePermit> {
 /// Permits held for some bytes.
 #[derive(Debug)]
 struct Charge {
-    _client: Option<OwnedSemaphorePermit>,
-    _server: Option<OwnedSemaphorePermit>,
+    client: Option<OwnedSemaphorePermit>,
+    server: Option<OwnedSemaphorePermit>,
+}
+
+impl Charge {
+    /// Gives back what is charged beyond `len` bytes.
+    fn shrink_to(&mut self, len: usize) {
+        for permit in [&mut self.client, &mut self.server].into_iter().flatten() {
+            let excess = permit.num_permits().saturating_sub(len);
+            if excess > 0 {
+                drop(permit.split(excess));
+            }
+        }
+    }
 }
 
 /// Bytes whose owner also holds their charge.
@@ -190,10 +202,17 @@ impl Storage for BudgetedStorage {
         path: &RemotePath,
         offset: u64,
     ) -> Result<Box<dyn ReadHandle>, StorageError> {
+        // A backend may read the first chunk as it opens the file (the
+        // local one does, to save a trip to the blocking pool): charge it
+        // before, and keep the charge for that chunk.
+        let mut first = self.budget.charge(CHUNK_SIZE).await;
         let inner = self.inner.open_read(path, offset).await?;
+        let left = inner.entry().size.saturating_sub(offset);
+        first.shrink_to(usize::try_from(left).unwrap_or(usize::MAX).min(CHUNK_SIZE));
         Ok(Box::new(BudgetedRead {
             inner,
             budget: self.budget.clone(),
+            first: Some(first),
         }))
     }
 
@@ -206,6 +225,8 @@ impl Storage for BudgetedStorage {
 struct BudgetedRead {
     inner: Box<dyn ReadHandle>,
     budget: Budget,
+    /// What was charged at opening, for the first chunk.
+    first: Option<Charge>,
 }
 
 #[async_trait]
@@ -215,7 +236,10 @@ impl ReadHandle for BudgetedRead {
     }
 
     async fn read(&mut self, len: usize) -> Result<Bytes, StorageError> {
-        let charge = self.budget.charge(len).await;
+        let charge = match self.first.take() {
+            Some(charge) => charge,
+            None => self.budget.charge(len).await,
+        };
         let bytes = self.inner.read(len).await?;
         Ok(attach(bytes, charge))
     }
