@@ -160,6 +160,11 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# The server admits only clients it knows: allow this run's client (made
+# fresh in FERRY_HOME) in place of the previous run's.
+"$FERRY" revoke bench --certs "$CERTS" -q > /dev/null 2>&1 || true
+"$FERRY" allow "$("$FERRY" id -q)" --name bench --certs "$CERTS" -q || die "cannot allow the bench client"
+
 log "starting: $FERRY serve $ROOT --listen 127.0.0.1:0 --certs $CERTS"
 "$FERRY" serve "$ROOT" --listen 127.0.0.1:0 --certs "$CERTS" > "$SERVER_LOG" 2>&1 &
 SERVER_PID=$!

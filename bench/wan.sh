@@ -46,6 +46,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The server admits only clients it knows: allow this client.
+FERRY_HOME=$DIR/home "$FERRY_BIN" revoke bench --certs "$DIR/certs" -q > /dev/null 2>&1 || true
+FERRY_HOME=$DIR/home "$FERRY_BIN" allow "$(FERRY_HOME=$DIR/home "$FERRY_BIN" id -q)" \
+    --name bench --certs "$DIR/certs" -q
+
 "$WAN" up --name "$NAME" --delay-ms "$DELAY_MS" --rate-mbit "$RATE_MBIT" --loss "$LOSS" --max-seconds 1800 >&2
 "$WAN" exec --name "$NAME" b -- "$FERRY_BIN" serve "$DIR/root" --listen 10.213.0.2:4433 --certs "$DIR/certs" \
     > "$DIR/server.out" 2> "$DIR/server.err" &

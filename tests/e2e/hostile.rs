@@ -55,6 +55,17 @@ async fn raw(
     id: &Identity,
     transport: Option<quinn::TransportConfig>,
 ) -> Result<quinn::Connection, quinn::ConnectionError> {
+    let (_endpoint, connecting) = start(env, id, transport, [127, 0, 0, 1]);
+    connecting.await
+}
+
+/// Starts a handshake with `env`'s server from the loopback address `from`.
+fn start(
+    env: &Env,
+    id: &Identity,
+    transport: Option<quinn::TransportConfig>,
+    from: [u8; 4],
+) -> (quinn::Endpoint, quinn::Connecting) {
     let fp: Fingerprint = env.server.fingerprint.parse().unwrap();
     let verifier = Arc::new(PinVerifier::new(
         Some(fp),
@@ -64,9 +75,10 @@ async fn raw(
     if let Some(t) = transport {
         config.transport_config(Arc::new(t));
     }
-    let endpoint = quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    let endpoint = quinn::Endpoint::client(SocketAddr::from((from, 0))).unwrap();
     let addr = SocketAddr::from(([127, 0, 0, 1], env.server.port));
-    endpoint.connect_with(config, addr, "ferry").unwrap().await
+    let connecting = endpoint.connect_with(config, addr, "ferry").unwrap();
+    (endpoint, connecting)
 }
 
 /// Through the client library, presenting `id`.
@@ -345,8 +357,8 @@ fn connections_are_capped_per_client_and_per_address() {
 }
 
 /// Requests in flight: 1024 per client identity (over all its
-/// connections) and 2048 per address; the next request is answered `busy`
-/// and the connection stays usable.
+/// connections) and 2048 per address; the request over the cap is answered
+/// `busy`, in words, and the others carry on.
 #[test]
 fn requests_in_flight_are_capped_per_client_and_per_address() {
     let env = Env::new();
@@ -357,39 +369,46 @@ fn requests_in_flight_are_capped_per_client_and_per_address() {
     let path = RemotePath::parse("/f").unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let a1 = raw(&env, &a, None).await.unwrap();
         let mut held = Vec::new();
+        // a: one request on one connection, then 1024 on another (the most
+        // one connection may open): exactly one of those is over a's cap.
+        let a2 = raw(&env, &a, None).await.unwrap();
+        held.push(stalled_upload(&a2, 0).await);
+        let a1 = raw(&env, &a, None).await.unwrap();
+        let mut streams = Vec::new();
         for i in 0..1024 {
-            held.push(stalled_upload(&a1, i).await);
+            streams.push(stalled_upload(&a1, 1 + i).await);
         }
-        // A second connection of the same client.
-        let a2 = library(&env, &a).await.unwrap();
-        let busy = until_busy(&a2, &path).await;
+        let (busy, a_open) = first_answer(streams).await;
         assert!(busy.contains("from this client (limit 1024)"), "{busy}");
 
-        // Another client fills the address up to 2048.
-        let b1 = raw(&env, &b, None).await.unwrap();
-        for i in 0..1024 {
-            held.push(stalled_upload(&b1, 2000 + i).await);
-        }
+        // c: one request; then b fills the address: 1024 + 1 + 1023 of b's
+        // 1024 make 2048, and b's last is over the address's cap.
         let c1 = library(&env, &c).await.unwrap();
-        let busy = until_busy(&c1, &path).await;
+        let c_held = stalled_upload(c1.connection(), 5000).await;
+        let b1 = raw(&env, &b, None).await.unwrap();
+        let mut streams = Vec::new();
+        for i in 0..1024 {
+            streams.push(stalled_upload(&b1, 2000 + i).await);
+        }
+        let (busy, b_open) = first_answer(streams).await;
         assert!(busy.contains("from 127.0.0.1 (limit 2048)"), "{busy}");
 
-        // When a's requests end, everyone is served again, on the same
-        // connections.
+        // When a's requests end, c is served again, on the same connection.
         a1.close(ferry_net::codes::DONE, b"bye");
-        drop(held);
+        a2.close(ferry_net::codes::DONE, b"bye");
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            match (a2.stat(&path).await, c1.stat(&path).await) {
-                (Ok(_), Ok(_)) => break,
-                _ => {
+            match c1.stat(&path).await {
+                Ok(_) => break,
+                Err(RequestError::Remote(e)) if e.code == ErrorCode::Busy => {
                     assert!(Instant::now() < deadline, "slots never came back");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
+                Err(e) => panic!("{e}"),
             }
         }
+        drop((c_held, held, a_open, b_open));
     });
     let log = env.server.log();
     assert!(
@@ -398,18 +417,180 @@ fn requests_in_flight_are_capped_per_client_and_per_address() {
     );
 }
 
-/// Stats `path` until the server answers `busy` (it takes a moment to
-/// accept every stream of the other connection); returns the message.
-async fn until_busy(client: &ferry_client::Client, path: &RemotePath) -> String {
+/// The streams of a batch of requests, kept open (sending halves, and
+/// the tasks still waiting for the other answers).
+type Open = (Vec<quinn::SendStream>, tokio::task::JoinSet<()>);
+
+/// Waits (up to 20 s, against a hang) for the first of `streams` to be
+/// answered, which must be a `busy` refusal; returns its message, and the
+/// streams, still open.
+async fn first_answer(streams: Vec<(quinn::SendStream, quinn::RecvStream)>) -> (String, Open) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+    let mut waiting = tokio::task::JoinSet::new();
+    let mut sends = Vec::new();
+    for (send, mut recv) in streams {
+        sends.push(send);
+        let tx = tx.clone();
+        waiting.spawn(async move {
+            let answer = ferry_net::read_frame::<ferry_proto::Response>(&mut recv).await;
+            let _ = tx.send(answer.map_err(|e| e.to_string())).await;
+            // Hold the stream until the test lets go.
+            std::future::pending::<()>().await;
+        });
+    }
+    let first = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+        .await
+        .expect("one request is refused at once")
+        .unwrap();
+    let message = match first {
+        Ok(Some(ferry_proto::Response::Error(e))) if e.code == ErrorCode::Busy => e.message,
+        other => panic!("{other:?}"),
+    };
+    (message, (sends, waiting))
+}
+
+/// A client-side verifier that blocks until its gate closes: the client
+/// has sent its first flight, got the server's, and then goes quiet.
+#[derive(Debug)]
+struct Stall(Arc<std::sync::Mutex<std::sync::mpsc::Receiver<()>>>);
+
+impl rustls::client::danger::ServerCertVerifier for Stall {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        let gate = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _ = gate.recv();
+        Err(rustls::Error::General("released".into()))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("unused".into()))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("unused".into()))
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        ferry_net::transport::crypto_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// Starts, on its own thread, a handshake from `from` that stalls in the
+/// middle until `gate` is dropped.
+fn stalled_handshake(
+    env: &Env,
+    from: [u8; 4],
+    gate: Arc<std::sync::Mutex<std::sync::mpsc::Receiver<()>>>,
+) -> std::thread::JoinHandle<()> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], env.server.port));
+    std::thread::spawn(move || {
+        let mut tls =
+            rustls::ClientConfig::builder_with_provider(ferry_net::transport::crypto_provider())
+                .with_protocol_versions(&[&rustls::version::TLS13])
+                .unwrap()
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(Stall(gate)))
+                .with_no_client_auth();
+        tls.alpn_protocols = vec![ferry_proto::ALPN.to_vec()];
+        let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
+        let config = quinn::ClientConfig::new(Arc::new(quic));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let endpoint = quinn::Endpoint::client(SocketAddr::from((from, 0))).unwrap();
+            let _ = endpoint.connect_with(config, addr, "ferry").unwrap().await;
+        });
+    })
+}
+
+/// Peers that start a handshake and go quiet (as spoofed source addresses
+/// do: they never answer) hold their slot for at most 10 s; while 64 such
+/// handshakes are pending, a new peer must first prove that it owns its
+/// address (a QUIC Retry), which a real client does without noticing.
+#[test]
+fn stalled_handshakes_time_out_and_a_flood_turns_on_address_validation() {
+    let env = Env::new();
+    env.remote_file("visible.txt", b"x");
+    let id = env.identity();
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    let gate = Arc::new(std::sync::Mutex::new(gate));
+    // 64 handshakes that never finish, 32 from each of two loopback
+    // addresses (the per-address cap).
+    let stalled: Vec<_> = (0..64u8)
+        .map(|i| stalled_handshake(&env, [127, 0, 0, 2 + i / 32], gate.clone()))
+        .collect();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // 127.0.0.2 has its 32 connections (pending handshakes count) once
+    // the server has taken them all up.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        match client.stat(path).await {
-            Err(RequestError::Remote(e)) if e.code == ErrorCode::Busy => return e.message,
-            Ok(_) => {
-                assert!(Instant::now() < deadline, "never busy");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+        let attempt = rt.block_on(async {
+            let (_endpoint, connecting) = start(&env, &id, None, [127, 0, 0, 2]);
+            connecting.await
+        });
+        match attempt {
+            Err(quinn::ConnectionError::ConnectionClosed(c))
+                if c.error_code == quinn::TransportErrorCode::CONNECTION_REFUSED =>
+            {
+                break
             }
+            Ok(conn) => conn.close(ferry_net::codes::DONE, b"bye"),
             Err(e) => panic!("{e}"),
         }
+        assert!(Instant::now() < deadline, "127.0.0.2 was never full");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A real client still gets in, after proving its address.
+    ls_is_answered(&env, "visible.txt");
+    let log = env
+        .server
+        .wait_for_log("must first prove their address (QUIC Retry)");
+    assert!(log.contains("64 handshakes in progress"), "{log}");
+    // The stalled handshakes are dropped, and their slots come back.
+    env.server
+        .wait_for_log("handshake not done within 10 s: dropped");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let again = rt.block_on(async {
+            let (_endpoint, connecting) = start(&env, &id, None, [127, 0, 0, 2]);
+            let conn = connecting.await?;
+            conn.close(ferry_net::codes::DONE, b"bye");
+            Ok::<_, quinn::ConnectionError>(())
+        });
+        if again.is_ok() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "127.0.0.2 never got a slot back: {again:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(release);
+    for t in stalled {
+        t.join().unwrap();
     }
 }

@@ -8,7 +8,14 @@
 //! is open may it send one request, within the header timeout, and that
 //! request must be an enrollment.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    future::IntoFuture,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use ferry_net::{codes, read_frame, write_frame, SendHalf};
 use ferry_proto::{ErrorCode, Request, Response, WireError};
@@ -30,6 +37,24 @@ pub(crate) struct Shared {
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) limits: Limits,
     pub(crate) clients: Arc<Clients>,
+    /// Handshakes in progress.
+    pub(crate) handshaking: AtomicUsize,
+}
+
+/// Counts a handshake in progress while it lives.
+struct Handshaking<'a>(&'a AtomicUsize);
+
+impl<'a> Handshaking<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Handshaking(count)
+    }
+}
+
+impl Drop for Handshaking<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Serves one connection until it closes or the server shuts down.
@@ -41,10 +66,23 @@ pub(crate) async fn serve(
     _address: AddressSlot,
 ) {
     let addr = incoming.remote_address();
-    let conn = match incoming.await {
-        Ok(conn) => conn,
-        Err(e) => {
+    let handshake = {
+        let _counted = Handshaking::new(&shared.handshaking);
+        let limit = shared.limits.handshake_timeout;
+        tokio::time::timeout(limit, incoming.into_future()).await
+    };
+    let conn = match handshake {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => {
             tracing::info!(peer = %addr, "handshake failed: {e}");
+            return;
+        }
+        Err(_) => {
+            tracing::info!(
+                peer = %addr,
+                "handshake not done within {} s: dropped",
+                shared.limits.handshake_timeout.as_secs()
+            );
             return;
         }
     };

@@ -14,6 +14,13 @@ use crate::{
     storage::Storage,
 };
 
+/// How long a handshake may take; a peer that starts one and goes quiet
+/// (or never existed: a spoofed address) holds its slot no longer.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Handshakes in progress past which a new peer must first prove that it
+/// owns its address (a QUIC Retry, one round trip), so that packets with
+/// spoofed source addresses cannot fill the connection slots.
+pub const HANDSHAKES_BEFORE_RETRY: usize = 64;
 /// How long a stream may take to deliver its request header: a client that
 /// opens streams and never finishes their headers must not hold the server's
 /// tasks forever. A peer that is not yet admitted gets as long to send its
@@ -53,6 +60,10 @@ pub const WRONG_TOKEN_WINDOW: Duration = Duration::from_secs(60);
 /// The server's limits; see the constants of this module for each.
 #[derive(Debug, Clone)]
 pub struct Limits {
+    /// See [`HANDSHAKE_TIMEOUT`].
+    pub handshake_timeout: Duration,
+    /// See [`HANDSHAKES_BEFORE_RETRY`].
+    pub handshakes_before_retry: usize,
     /// See [`HEADER_TIMEOUT`].
     pub header_timeout: Duration,
     /// See [`STALL_TIMEOUT`].
@@ -82,6 +93,8 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+            handshakes_before_retry: HANDSHAKES_BEFORE_RETRY,
             header_timeout: HEADER_TIMEOUT,
             stall_timeout: STALL_TIMEOUT,
             bulk_streams: BULK_STREAMS,

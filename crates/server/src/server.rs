@@ -1,7 +1,13 @@
 //! The endpoint: binding, accepting (within the per-address cap), keeping
 //! the authorized clients fresh, and shutting down gracefully.
 
-use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{atomic::AtomicUsize, atomic::Ordering, Arc},
+    time::Duration,
+};
 
 use ferry_proto::Fingerprint;
 use tokio::{
@@ -170,7 +176,9 @@ impl Server {
             storage: self.storage.clone(),
             limits: self.limits.clone(),
             clients: self.clients.clone(),
+            handshaking: AtomicUsize::new(0),
         });
+        let mut validating = false;
         let reloader = tokio::spawn(keep_clients_fresh(self.clients.clone()));
         let mut connections = JoinSet::new();
         tokio::pin!(shutdown);
@@ -180,6 +188,21 @@ impl Server {
                 incoming = self.endpoint.accept() => {
                     let Some(incoming) = incoming else { break };
                     let remote = incoming.remote_address();
+                    let pending = shared.handshaking.load(Ordering::Relaxed);
+                    if pending >= self.limits.handshakes_before_retry {
+                        if !validating {
+                            validating = true;
+                            tracing::warn!(
+                                "{pending} handshakes in progress: new peers must first prove their address (QUIC Retry)"
+                            );
+                        }
+                        if !incoming.remote_address_validated() && incoming.may_retry() {
+                            let _ = incoming.retry();
+                            continue;
+                        }
+                    } else {
+                        validating = false;
+                    }
                     let Ok(permit) = limit.clone().try_acquire_owned() else {
                         tracing::warn!(peer = %remote, "refused: too many connections ({MAX_CONNECTIONS})");
                         incoming.refuse();
