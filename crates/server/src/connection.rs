@@ -96,7 +96,7 @@ pub(crate) async fn serve(
         Verdict::Admit { name, rights } => {
             peer.name.clone_from(&name);
             let key = ClientKey::new(fingerprint, addr.ip());
-            let admission = match shared.clients.admit(key, &conn, name, rights) {
+            let admission = match shared.clients.admit(key, &conn, name.clone(), rights) {
                 Ok(admission) => admission,
                 Err(why) => {
                     tracing::warn!(%peer, "refused: {why}");
@@ -104,6 +104,16 @@ pub(crate) async fn serve(
                     return;
                 }
             };
+            // A revocation that landed between the verdict and the
+            // registration would have missed this connection.
+            if shared.clients.settle(fingerprint) != (Verdict::Admit { name, rights }) {
+                tracing::warn!(%peer, "refused: its access changed while it connected");
+                conn.close(
+                    codes::UNAUTHORIZED,
+                    b"this client's access changed while it connected; connect again",
+                );
+                return;
+            }
             ferry_net::transport::admit(&conn);
             let ctx = Context::new(shared.storage.clone(), peer, rights, shared.limits.clone())
                 .with_budget(admission.budget())
