@@ -8,9 +8,11 @@ use ferry_trust::{authorized::Allowed, Access, AuthorizedClients};
 
 use crate::{cli::Global, home};
 
-/// Admit a client to this machine's server by its certificate fingerprint
-/// (the client shows it with `ferry id`). A running server applies it within
-/// seconds.
+/// Admit a client to this machine's server by its fingerprint.
+///
+/// The client shows its fingerprint with `ferry id`. A running server
+/// applies the change within seconds; allowing a listed client again changes
+/// its name or rights.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The client's fingerprint, as `ferry id` prints it.

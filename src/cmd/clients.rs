@@ -8,8 +8,10 @@ use serde_json::json;
 
 use crate::{cli::Global, home};
 
-/// List the clients this machine's server admits: name, rights,
-/// fingerprint (with --json, one object per line).
+/// List the clients this machine's server admits.
+///
+/// Name, rights and fingerprint, one client per line (with --json, one
+/// object per line: name, fingerprint, rights).
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The server's state directory [default: FERRY_HOME/server].

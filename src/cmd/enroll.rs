@@ -7,9 +7,11 @@ use ferry_trust::{authorized::valid_name, KnownHosts};
 
 use crate::{cli::Global, home, session};
 
-/// Add this client to a server's authorized clients with a one-time invite
-/// (`ferry invite` on the server prints the whole command). The server's
-/// fingerprint is checked first, so the token only ever goes to that server.
+/// Join a server's authorized clients with a one-time invite.
+///
+/// `ferry invite` on the server prints the whole command. The server's
+/// fingerprint (--fingerprint, or its pin) is checked first, so the token
+/// only ever goes to that server.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// Server, as HOST[:PORT] (default port 4433).

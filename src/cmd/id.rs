@@ -6,9 +6,11 @@ use serde_json::json;
 
 use crate::{cli::Global, home};
 
-/// Print this client's certificate fingerprint (SHA256:…), to give to a
-/// server's operator for `ferry allow`. The identity is made on first use
-/// and kept in FERRY_HOME (client-cert.pem, and client-key.pem, mode 0600).
+/// Print this client's certificate fingerprint.
+///
+/// Prints SHA256:…, to give to a server's operator for `ferry allow`. The
+/// identity is made on first use and kept in FERRY_HOME (client-cert.pem,
+/// and client-key.pem, mode 0600).
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {}
 

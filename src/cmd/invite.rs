@@ -8,8 +8,10 @@ use serde_json::json;
 
 use crate::{cli::Global, home, output};
 
-/// Make a one-time invite for a new client, and print the command that
-/// enrolls it. The token is shown only now; the server keeps its hash.
+/// Make a one-time invite for a new client.
+///
+/// Prints the `ferry enroll` command that uses it. The token is shown only
+/// now; the server keeps its hash.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The client may stat, list and download only.

@@ -6,8 +6,10 @@ use ferry_trust::{AuthorizedClients, ClientsError};
 
 use crate::{cli::Global, home};
 
-/// Remove a client from this machine's server, by name or fingerprint. A
-/// running server closes its open connections within seconds.
+/// Remove a client from this machine's server.
+///
+/// By name or fingerprint. A running server closes its open connections
+/// within seconds.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The client's name (see `ferry clients`) or fingerprint.
