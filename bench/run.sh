@@ -160,6 +160,14 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# The server admits only clients it knows: allow this run's client (made
+# fresh in FERRY_HOME) in place of the previous run's. (A ferry older than
+# client identities, given as FERRY_BIN for a comparison, has no `id`.)
+if CLIENT_ID=$("$FERRY" id -q 2> /dev/null); then
+    "$FERRY" revoke bench --certs "$CERTS" -q > /dev/null 2>&1 || true
+    "$FERRY" allow "$CLIENT_ID" --name bench --certs "$CERTS" -q || die "cannot allow the bench client"
+fi
+
 log "starting: $FERRY serve $ROOT --listen 127.0.0.1:0 --certs $CERTS"
 "$FERRY" serve "$ROOT" --listen 127.0.0.1:0 --certs "$CERTS" > "$SERVER_LOG" 2>&1 &
 SERVER_PID=$!

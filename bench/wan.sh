@@ -7,7 +7,12 @@
 #   LINKS="50:100:0.01" CASES=big TOOLS=ferry RUNS=5 bash bench/wan.sh
 #
 # LINKS: space-separated RTT_MS:RATE_MBIT:LOSS (loss as a fraction).
-# CASES: small (200 x 32 KiB), medium (16 x 4 MiB), big (1 x 64 MiB), all downloads.
+# CASES: small (200 x 32 KiB), medium (16 x 4 MiB), big (1 x 64 MiB), and
+#        tiny (5000 files of 1-4 KiB; peers only with TINY_PEERS=1, sftp
+#        would take many minutes), all downloads.
+# SHARE=1: after the table, one ferry download shares the clean 50 ms link
+#        with one TCP flow (iperf3, reverse, so both go b -> a) under each of
+#        SHARE_CC (default "bbr cubic"): prints how they split the link.
 # TOOLS: ferry sftp lftp rclone qcp; those not installed are skipped (sftp,
 #        lftp and rclone go through a private sshd, bench/sshd.sh).
 # Each cell: median wall time of RUNS runs (RUNS_PEERS for peers), % of link
@@ -21,7 +26,7 @@ cd "$(dirname "$0")/.."
 
 WAN=${WAN:-$(cd .. && pwd)/shared/tools/wan}
 LINKS=${LINKS:-"50:100:0 50:100:0.01 200:100:0.03"}
-CASES=${CASES:-"small medium big"}
+CASES=${CASES:-"small medium big tiny"}
 TOOLS=${TOOLS:-"ferry sftp lftp rclone qcp"}
 RUNS=${RUNS:-3}
 RUNS_PEERS=${RUNS_PEERS:-1}
@@ -52,7 +57,21 @@ make_set() { # dir count bytes
 make_set small 200 32768
 make_set medium 16 $((4 << 20))
 make_set big 1 $((64 << 20))
-declare -A BYTES=([small]=$((200 * 32768)) [medium]=$((16 << 22)) [big]=$((64 << 20)))
+[[ -n ${SHARE:-} ]] && make_set share 1 $((96 << 20))
+# tiny: 5000 files of 1-4 KiB (sizes fixed by a seed, so every run moves
+# the same 12.8 MB).
+if [[ $(find "$DIR/root/tiny" -type f 2>/dev/null | wc -l) != 5000 ]]; then
+    rm -rf "$DIR/root/tiny"; mkdir -p "$DIR/root/tiny"
+    python3 - "$DIR/root/tiny" <<'PY'
+import os, random, sys
+rng = random.Random(5000)
+for i in range(1, 5001):
+    with open(os.path.join(sys.argv[1], f"f{i}.bin"), "wb") as f:
+        f.write(os.urandom(rng.randint(1024, 4096)))
+PY
+fi
+TINY_BYTES=$(find "$DIR/root/tiny" -type f -printf '%s\n' | awk '{s += $1} END {print s}')
+declare -A BYTES=([small]=$((200 * 32768)) [medium]=$((16 << 22)) [big]=$((64 << 20)) [tiny]=$TINY_BYTES)
 
 # ----------------------------------------------------------- processes --
 PIDS=()
@@ -71,6 +90,11 @@ trap 'exit 143' TERM
 in_a() { ip netns exec "$NAME-a" "$@"; }
 in_b() { ip netns exec "$NAME-b" "$@"; }
 have() { command -v "$1" >/dev/null 2>&1; }
+
+# The server admits only clients it knows: allow this client.
+FERRY_HOME=$DIR/home "$FERRY_BIN" revoke bench --certs "$DIR/certs" -q > /dev/null 2>&1 || true
+FERRY_HOME=$DIR/home "$FERRY_BIN" allow "$(FERRY_HOME=$DIR/home "$FERRY_BIN" id -q)" \
+    --name bench --certs "$DIR/certs" -q
 
 queue_drops() {
     "$WAN" status --name "$NAME" --json | python3 -c '
@@ -201,6 +225,7 @@ for link in $LINKS; do
         *) echo "unknown tool $tool" >&2; continue ;;
         esac
         for case in $CASES; do
+            [[ $case == tiny && $tool != ferry && -z ${TINY_PEERS:-} ]] && continue
             runs=$RUNS; [[ $tool == ferry ]] || runs=$RUNS_PEERS
             cell "$label" "$rtt" "$rate" "$case" "$tool" "$runs"
         done
@@ -215,3 +240,49 @@ printf '%% of link = (bytes / rate + 1 RTT) / wall; qdrops = bottleneck queue dr
     "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-22s %-7s %-7s %8s %7s %7s   %s\n' "link (RTT rate loss)" case tool "wall s" "% link" qdrops "runs"
 for r in "${ROWS[@]}"; do printf '%s\n' "$r"; done
+
+# ------------------------------------------------- sharing with TCP --
+# One ferry download of 96 MiB starts 5 s into a 60 s TCP flow (iperf3 -R:
+# the server in b sends, like ferry's server) on the clean 50 ms, 100 Mbit/s
+# link; each one's rate over the time both ran.
+share() { # cc
+    local cc=$1 t_launch t0 t1 rc=0
+    "$WAN" up --name "$NAME" --delay-ms 25 --rate-mbit 100 --loss 0 --max-seconds 600 >&2
+    start_ferry
+    in_b iperf3 -s -1 -p 5201 > "$DIR/iperf-server.log" 2>&1 &
+    PIDS+=($!)
+    sleep 1
+    t_launch=$(date +%s.%N)
+    in_a iperf3 -c "$ADDR_B" -p 5201 -R -C "$cc" -t 60 -i 1 -J > "$DIR/iperf.json" 2> "$DIR/iperf.err" &
+    local iperf=$!
+    sleep 5
+    rm -rf "$DIR/out"; mkdir -p "$DIR/out"
+    t0=$(date +%s.%N)
+    in_a env FERRY_HOME="$DIR/home" timeout 55 "$FERRY_BIN" get "$ADDR_B:$PORT_FERRY" /share/f1.bin \
+        -o "$DIR/out" --accept-new -q || rc=$?
+    t1=$(date +%s.%N)
+    wait "$iperf" || true
+    cmp -s "$DIR/root/share/f1.bin" "$DIR/out/f1.bin" || rc=1
+    rm -rf "$DIR/out"
+    python3 - "$cc" "$rc" "$t_launch" "$t0" "$t1" $((96 << 20)) "$DIR/iperf.json" <<'PY'
+import json, sys
+cc, rc, launch, t0, t1, nbytes, path = sys.argv[1:]
+launch, t0, t1, nbytes = float(launch), float(t0), float(t1), int(nbytes)
+ferry = "timeout" if rc != "0" else f"{nbytes * 8 / (t1 - t0) / 1e6:5.1f}"
+try:
+    intervals = json.load(open(path))["intervals"]
+except (OSError, ValueError, KeyError):
+    intervals = []
+a, b = t0 - launch, t1 - launch
+during = [i["sum"]["bits_per_second"] for i in intervals if i["sum"]["start"] >= a and i["sum"]["end"] <= b]
+tcp = f"{sum(during) / len(during) / 1e6:5.1f}" if during else "  n/a"
+print(f"ferry + TCP {cc:<6}  ferry {ferry} Mbit/s  TCP {tcp} Mbit/s  over {t1 - t0:.1f} s")
+PY
+    cleanup
+}
+if [[ -n ${SHARE:-} ]]; then
+    have iperf3 || { echo "SHARE needs iperf3" >&2; exit 1; }
+    printf '\nsharing the clean 50 ms, 100 Mbit/s link with one TCP flow (iperf3 -R); load %s\n' \
+        "$(cut -d' ' -f1-3 /proc/loadavg)"
+    for cc in ${SHARE_CC:-bbr cubic}; do share "$cc"; done
+fi

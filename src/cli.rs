@@ -20,7 +20,9 @@ use crate::{
 ///
 /// `ferry serve` shares a directory; the other commands reach it. Servers are
 /// pinned on first use in FERRY_HOME/known_hosts (FERRY_HOME defaults to the
-/// platform's config directory, e.g. ~/.config/ferry).
+/// platform's config directory, e.g. ~/.config/ferry). Each client presents
+/// its own certificate (`ferry id`); a server admits only the clients its
+/// operator allowed (`ferry allow`, or `ferry invite` and `ferry enroll`).
 #[derive(Debug, Parser)]
 #[command(
     name = "ferry",
@@ -117,6 +119,12 @@ pub(crate) enum Command {
     Sum(OnServer<cmd::sum::Args>),
     Forget(cmd::forget::Args),
     Completions(cmd::completions::Args),
+    Id(cmd::id::Args),
+    Enroll(cmd::enroll::Args),
+    Allow(cmd::allow::Args),
+    Revoke(cmd::revoke::Args),
+    Clients(cmd::clients::Args),
+    Invite(cmd::invite::Args),
 }
 
 /// A usage error found after clap parsed (exit status 2).
@@ -138,6 +146,12 @@ impl Command {
             Command::Forget(args) => return cmd::forget::run(&args),
             Command::Completions(args) => return cmd::completions::run(&args),
             Command::Cp(args) => return cmd::cp::run(&global, args).await,
+            Command::Id(args) => return cmd::id::run(&global, &args),
+            Command::Enroll(args) => return cmd::enroll::run(&global, args).await,
+            Command::Allow(args) => return cmd::allow::run(&global, args),
+            Command::Revoke(args) => return cmd::revoke::run(&global, &args),
+            Command::Clients(args) => return cmd::clients::run(&global, &args),
+            Command::Invite(args) => return cmd::invite::run(&global, &args),
             // The one-shot `ls` prints the long form, as it always has.
             Command::Ls(OnServer { host, mut args }) => {
                 args.long = true;

@@ -262,7 +262,7 @@ pub(crate) fn describe_connect(e: &ConnectError) -> String {
             let port = target.rsplit(':').next().unwrap_or("4433");
             format!("{e}: is `ferry serve` running there and UDP port {port} reachable?")
         }
-        ConnectError::Refused { .. } => format!("{e}: is `ferry serve` running there?"),
+        ConnectError::PortUnreachable { .. } => format!("{e}: is `ferry serve` running there?"),
         ConnectError::HostKeyChanged {
             target,
             expected,
@@ -296,6 +296,7 @@ pub(crate) fn describe_connect(e: &ConnectError) -> String {
             "{target} presented {actual}, not the {expected} given with --fingerprint; \
              refusing to connect"
         ),
+        ConnectError::Refused { target, error } => format!("{target} refused this client: {error}"),
         ConnectError::Untrusted { fingerprint, .. } => {
             return format!(
                 "{}.\nCheck the fingerprint with the server's operator (`ferry serve` prints it), then\n\
@@ -318,6 +319,7 @@ pub(crate) fn describe_request(e: &RequestError) -> String {
         RequestError::NotRegular(path) => format!(
             "{path}: not a regular file (to send what a program writes, pipe it into `ferry put HOST - --to PATH`)"
         ),
+        RequestError::Refused(error) => format!("the server refused this client: {error}"),
         other => other.to_string(),
     };
     escape(&text).into_owned()

@@ -25,12 +25,18 @@ pub(crate) fn resolve(host: &HostArg) -> anyhow::Result<(Target, HostDefaults)> 
     Config::load()?.resolve(host)
 }
 
-/// Connects to `target` as the global flags (and the alias's defaults) say.
+/// Connects to `target` as the global flags (and the alias's defaults) say,
+/// presenting this client's identity.
 pub(crate) async fn connect(
     global: &Global,
     target: &Target,
     defaults: &HostDefaults,
 ) -> anyhow::Result<Client> {
+    Ok(ferry_client::connect(target, &options(global, defaults)?).await?)
+}
+
+/// How to connect, as the global flags (and the alias's defaults) say.
+pub(crate) fn options(global: &Global, defaults: &HostDefaults) -> anyhow::Result<ConnectOptions> {
     let trust = if let Some(fp) = global.fingerprint.or(defaults.fingerprint) {
         Trust::Fingerprint(fp)
     } else if global.accept_new {
@@ -44,16 +50,15 @@ pub(crate) async fn connect(
         .connect_timeout
         .or(defaults.connect_timeout)
         .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
-    let options = ConnectOptions {
+    Ok(ConnectOptions {
         known_hosts: home::known_hosts()?,
         trust,
         timeout: Duration::from_secs(timeout.max(1)),
-        identity: None,
+        identity: Some(home::client_identity()?),
         transport: TransportOptions {
             rate_limit: global.limit,
         },
-    };
-    Ok(ferry_client::connect(target, &options).await?)
+    })
 }
 
 /// Asks on the terminal whether to trust a new server.

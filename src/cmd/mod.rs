@@ -4,14 +4,20 @@
 //! place for both the one-shot commands and the shell; [`Session`] is what
 //! such a verb runs with.
 
+pub(crate) mod allow;
+pub(crate) mod clients;
 pub(crate) mod completions;
 pub(crate) mod cp;
+pub(crate) mod enroll;
 pub(crate) mod forget;
 pub(crate) mod get;
+pub(crate) mod id;
+pub(crate) mod invite;
 pub(crate) mod ls;
 pub(crate) mod mkdir;
 pub(crate) mod mv;
 pub(crate) mod put;
+pub(crate) mod revoke;
 pub(crate) mod rm;
 pub(crate) mod rmdir;
 pub(crate) mod serve;

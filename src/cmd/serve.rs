@@ -10,6 +10,7 @@ use std::{
 use anyhow::Context;
 use ferry_net::{congestion::RateLimit, transport::TransportOptions};
 use ferry_server::{Config, Server};
+use ferry_trust::{invites, Access, AuthorizedClients};
 
 use crate::home;
 
@@ -24,10 +25,18 @@ pub(crate) struct Args {
     /// [::]:4433, or 0.0.0.0:4433 without IPv6].
     #[arg(long, value_name = "[ADDR:]PORT", value_parser = parse_listen)]
     pub listen: Option<Listen>,
-    /// Directory holding the server certificate and key, generated on first
-    /// start [default: FERRY_HOME/server].
+    /// The server's state directory: its certificate and key (generated on
+    /// first start), authorized_clients and invites [default:
+    /// FERRY_HOME/server].
     #[arg(long, value_name = "DIR")]
     pub certs: Option<PathBuf>,
+    /// Admit any client, with or without a certificate: anyone who can
+    /// reach the port can read and change the files. For a trusted LAN only.
+    #[arg(long)]
+    pub allow_anyone: bool,
+    /// Refuse every change (put, rm, mv, mkdir, rmdir) from every client.
+    #[arg(long)]
+    pub read_only: bool,
     /// How long the partial file of an interrupted upload is kept for a
     /// resume before the server removes it (e.g. 30m, 24h, 168h).
     #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
@@ -77,20 +86,20 @@ pub(crate) fn parse_listen(text: &str) -> Result<Listen, String> {
     Ok(Listen::Addrs(addrs))
 }
 
-/// Parses `30s`, `10m`, `2h`, `1h30m` and the like.
+/// Parses a positive duration: `30s`, `10m`, `2h`, `1h30m` and the like.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let d: jiff::SignedDuration = text
         .parse()
-        .map_err(|_| format!("'{text}' is not a duration like 30s, 10m or 2h"))?;
-    Duration::try_from(d).map_err(|_| format!("'{text}' is negative"))
+        .map_err(|_| format!("'{text}' is not a duration such as 30s, 10m or 2h"))?;
+    Duration::try_from(d)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("'{text}': the duration must be positive"))
 }
 
 pub(crate) async fn run(args: Args, quiet: bool, limit: Option<RateLimit>) -> anyhow::Result<bool> {
     init_logging(quiet);
-    let certs = match &args.certs {
-        Some(dir) => dir.clone(),
-        None => home::server_certs()?,
-    };
+    let certs = home::server_state(args.certs.clone())?;
     // Dual-stack by default; fall back to IPv4 where IPv6 is off.
     let any = |port| {
         vec![
@@ -120,7 +129,31 @@ pub(crate) async fn run(args: Args, quiet: bool, limit: Option<RateLimit>) -> an
     } else {
         addr.ip().to_string()
     };
+    let host_port = format!("{host}:{}", addr.port());
+    let listed = server.authorized_clients();
+    let anyone_warning = args.allow_anyone.then(|| {
+        let what = if args.read_only {
+            "read every file"
+        } else {
+            "read, change and delete every file"
+        };
+        format!(
+            "--allow-anyone: ANYONE who can reach UDP port {} can {what} under {}, \
+             without a certificate",
+            addr.port(),
+            server.root().display()
+        )
+    });
+    if let Some(warning) = &anyone_warning {
+        tracing::warn!("{warning}");
+    }
     if quiet {
+        if anyone_warning.is_none() && listed == 0 {
+            tracing::warn!(
+                "no client is authorized yet: run `ferry invite --certs {}` or `ferry allow` to admit one",
+                certs.display()
+            );
+        }
         server.run(shutdown_signal()).await;
         return Ok(true);
     }
@@ -136,10 +169,37 @@ pub(crate) async fn run(args: Args, quiet: bool, limit: Option<RateLimit>) -> an
             String::new()
         }
     )?;
+    if args.read_only {
+        writeln!(out, "  read-only: every change is refused")?;
+    }
+    if let Some(warning) = &anyone_warning {
+        writeln!(out, "  WARNING: {warning}")?;
+    } else {
+        writeln!(
+            out,
+            "  {listed} authorized client(s) in {}",
+            AuthorizedClients::path_in(&certs).display()
+        )?;
+        if listed == 0 {
+            // A fresh server: one invite, so the first client is one
+            // copy-paste away.
+            let invite = invites::create(&certs, Access::ReadWrite, invites::DEFAULT_VALIDITY)
+                .context("cannot make the first invite")?;
+            writeln!(
+                out,
+                "  no client is authorized yet; to enroll one (read-write; once, within {}), run on it:",
+                invites::human_duration(invites::DEFAULT_VALIDITY)
+            )?;
+            writeln!(
+                out,
+                "    {}",
+                super::invite::enroll_command(&host_port, &invite.token, &fp.to_string())
+            )?;
+        }
+    }
     writeln!(
         out,
-        "  connect with: ferry shell {host}:{} --fingerprint {fp}",
-        addr.port()
+        "  connect with: ferry shell {host_port} --fingerprint {fp}"
     )?;
     out.flush()?;
     drop(out);
@@ -159,6 +219,8 @@ fn bind(
         certs: certs.to_owned(),
         partials_ttl: args.keep_partials,
         transport: TransportOptions { rate_limit: limit },
+        allow_anyone: args.allow_anyone,
+        read_only: args.read_only,
     })
     .context("cannot start the server")
 }

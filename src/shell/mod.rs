@@ -308,11 +308,11 @@ impl Shell {
                 Step::Failed
             }
         };
-        if self.client.as_ref().is_some_and(Client::is_closed) {
-            self.client = None;
+        if let Some(client) = self.client.take_if(|c| c.is_closed()) {
             self.out.warn(&format!(
-                "the connection to {} was lost; the next command reconnects",
-                self.target
+                "the connection to {} was lost{}; the next command reconnects",
+                self.target,
+                why_closed(&client)
             ));
         }
         step
@@ -344,8 +344,11 @@ impl Shell {
             if !client.is_closed() {
                 return Ok(client.clone());
             }
-            self.out
-                .warn(&format!("the connection to {} was lost", self.target));
+            self.out.warn(&format!(
+                "the connection to {} was lost{}",
+                self.target,
+                why_closed(client)
+            ));
             self.client = None;
         }
         self.out.warn(&format!("reconnecting to {}", self.target));
@@ -388,6 +391,15 @@ impl Shell {
         };
         verb.run(&session).await
     }
+}
+
+/// `: the server's words` when it closed the connection to refuse or cut
+/// off this client.
+fn why_closed(client: &Client) -> String {
+    client
+        .refusal()
+        .map(|e| format!(": {e}"))
+        .unwrap_or_default()
 }
 
 /// A command that needs the server.

@@ -225,6 +225,7 @@ fn transfers_through_five_percent_loss_arrive_byte_exact() {
     }
     let upload = tmp.path().join("upload.bin");
     std::fs::write(&upload, pattern(1 << 20, 99)).unwrap();
+    crate::util::authorize(&tmp.path().join("home"), &tmp.path().join("certs"));
     link.serve(&root, &tmp.path().join("certs"));
 
     let out = tmp.path().join("out");
@@ -299,6 +300,7 @@ fn a_download_survives_a_change_of_the_clients_address() {
     // 24 MiB at 40 Mbit/s: about five seconds on the wire.
     let data = pattern(24 << 20, 5);
     std::fs::write(root.join("big.bin"), &data).unwrap();
+    crate::util::authorize(&tmp.path().join("home"), &tmp.path().join("certs"));
     link.serve(&root, &tmp.path().join("certs"));
 
     let out = tmp.path().join("out");

@@ -7,9 +7,11 @@
 mod hostile;
 mod util;
 
+mod auth;
 mod bad_input;
 mod commands;
 mod familiar;
+mod hostile_clients;
 mod lossy;
 mod output;
 mod resume;

@@ -138,6 +138,12 @@ impl Client {
         self.conn.close_reason().is_some()
     }
 
+    /// The server's words, when it closed the connection to refuse or cut
+    /// off this client (its access was revoked, a limit was hit).
+    pub fn refusal(&self) -> Option<ferry_proto::WireError> {
+        crate::error::refusal(&self.conn.close_reason()?)
+    }
+
     /// Closes the connection and gives the endpoint a moment to send the
     /// close to the server. Waiting for the whole draining period (three
     /// probe timeouts, about 80 ms even on loopback) would add that to every
@@ -234,6 +240,25 @@ impl Client {
         };
         match self.call(&request).await?.0 {
             Response::Sum { size, hash } => Ok((size, hash)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Presents the invite `token` to be added to the server's authorized
+    /// clients (under `name`, if the server finds it usable and free);
+    /// returns the name the server lists this client under, and whether it
+    /// may only read.
+    pub async fn enroll(
+        &self,
+        token: &str,
+        name: Option<&str>,
+    ) -> Result<(String, bool), RequestError> {
+        let request = Request::Enroll {
+            token: token.to_owned(),
+            name: name.map(str::to_owned),
+        };
+        match self.call(&request).await?.0 {
+            Response::Enrolled { name, read_only } => Ok((name, read_only)),
             other => Err(unexpected(other)),
         }
     }

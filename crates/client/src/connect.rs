@@ -118,7 +118,7 @@ pub async fn connect(target: &Target, options: &ConnectOptions) -> Result<Client
     };
     let Some(attempt) = attempt.await else {
         endpoint.close(ferry_net::codes::DONE, b"");
-        return Err(ConnectError::Refused {
+        return Err(ConnectError::PortUnreachable {
             target: key,
             port: target.port,
         });
@@ -145,9 +145,15 @@ pub async fn connect(target: &Target, options: &ConnectOptions) -> Result<Client
                         known_hosts: options.known_hosts.clone(),
                     },
                 },
-                _ => ConnectError::Handshake {
-                    target: key,
-                    source,
+                _ => match crate::error::refusal(&source) {
+                    Some(error) => ConnectError::Refused { target: key, error },
+                    None if crate::error::refused_before_handshake(&source) => {
+                        ConnectError::Busy { target: key }
+                    }
+                    None => ConnectError::Handshake {
+                        target: key,
+                        source,
+                    },
                 },
             })
         }

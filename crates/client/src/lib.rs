@@ -15,7 +15,12 @@
 //!
 //! The server is trusted only through its pinned certificate fingerprint;
 //! the TLS handshake signature is still verified, so a server must hold the
-//! pinned certificate's key. No request is sent before trust is settled.
+//! pinned certificate's key. No request is sent before trust is settled
+//! (an invite token included: [`Client::enroll`] runs on a connection whose
+//! server matched its pin). The client presents its own identity
+//! ([`ConnectOptions::identity`]); a server that refuses it closes the
+//! connection with its reason, reported as [`RequestError::Refused`] or
+//! [`ConnectError::Refused`].
 //! Downloads are written to a partial file beside the destination and
 //! renamed over it only once every byte arrived and hashes (BLAKE3) to what
 //! the server computed, so an interrupted or damaged download never

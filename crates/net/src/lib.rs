@@ -51,4 +51,10 @@ pub mod codes {
     pub const CANCELLED: VarInt = VarInt::from_u32(3);
     /// The server is shutting down.
     pub const SHUTDOWN: VarInt = VarInt::from_u32(4);
+    /// The client is not (or no longer) authorized; the close reason says
+    /// why and what to do.
+    pub const UNAUTHORIZED: VarInt = VarInt::from_u32(5);
+    /// A limit on connections or requests was hit; the close reason or the
+    /// answer says which.
+    pub const BUSY: VarInt = VarInt::from_u32(6);
 }

@@ -46,17 +46,7 @@ pub fn transport_config_with(options: &TransportOptions) -> TransportConfig {
     congestion.rate_limit(options.rate_limit);
     let mut t = TransportConfig::default();
     t.congestion_controller_factory(Arc::new(congestion));
-    // A limited end also grants less credit from the start, so a sender
-    // cannot burst a whole window before the limited reads hold it back.
-    let window = match options.rate_limit {
-        Some(limit) => {
-            let second = limit.bytes_in(Duration::from_secs(1)).max(64 << 10);
-            u32::try_from(second)
-                .unwrap_or(u32::MAX)
-                .min(CONNECTION_WINDOW)
-        }
-        None => CONNECTION_WINDOW,
-    };
+    let window = receive_window(options);
     t.max_concurrent_bidi_streams(VarInt::from_u32(MAX_STREAMS))
         .max_concurrent_uni_streams(VarInt::from_u32(0))
         .stream_receive_window(VarInt::from_u32(STREAM_WINDOW))
@@ -67,9 +57,51 @@ pub fn transport_config_with(options: &TransportOptions) -> TransportConfig {
     t
 }
 
+/// The connection receive window of an end with `options`: a limited end
+/// grants less credit from the start (a second of its limit), so a sender
+/// cannot burst a whole window before the limited reads hold it back.
+fn receive_window(options: &TransportOptions) -> u32 {
+    match options.rate_limit {
+        Some(limit) => {
+            let second = limit.bytes_in(Duration::from_secs(1)).max(64 << 10);
+            u32::try_from(second)
+                .unwrap_or(u32::MAX)
+                .min(CONNECTION_WINDOW)
+        }
+        None => CONNECTION_WINDOW,
+    }
+}
+
 /// The transport parameters with `options`, ready for a quinn config.
 pub fn shared_transport_config(options: &TransportOptions) -> Arc<TransportConfig> {
     Arc::new(transport_config_with(options))
+}
+
+/// Bytes a server lets a peer send before it knows who the peer is: enough
+/// for an enrollment request, small enough that an unknown peer costs
+/// nothing worth mentioning. An admitted client gets [`CONNECTION_WINDOW`]
+/// the moment it is admitted ([`admit`]), within the first round trip, when
+/// congestion control would not let it send more anyway.
+pub const UNAUTHENTICATED_WINDOW: u32 = 64 << 10;
+/// Streams a server lets a peer open before it knows who the peer is: the
+/// first requests of a batch need not wait for the admission.
+pub const UNAUTHENTICATED_STREAMS: u32 = 32;
+
+/// The server's transport parameters: [`transport_config_with`] `options`
+/// with the small limits of [`UNAUTHENTICATED_WINDOW`] and
+/// [`UNAUTHENTICATED_STREAMS`] until [`admit`] raises them.
+pub fn server_transport_config(options: &TransportOptions) -> Arc<TransportConfig> {
+    let mut t = transport_config_with(options);
+    t.max_concurrent_bidi_streams(VarInt::from_u32(UNAUTHENTICATED_STREAMS))
+        .receive_window(VarInt::from_u32(UNAUTHENTICATED_WINDOW));
+    Arc::new(t)
+}
+
+/// Gives an admitted client's connection the full limits of
+/// [`transport_config_with`] `options`.
+pub fn admit(conn: &quinn::Connection, options: &TransportOptions) {
+    conn.set_receive_window(VarInt::from_u32(receive_window(options)));
+    conn.set_max_concurrent_bi_streams(VarInt::from_u32(MAX_STREAMS));
 }
 
 /// Binds a UDP socket with large buffers (best effort: the kernel caps them).

@@ -74,6 +74,17 @@ pub enum Request {
         /// Root-relative path of the file.
         path: String,
     },
+    /// Add this client to the server's authorized clients with a one-time
+    /// invite token, answered by [`crate::Response::Enrolled`]. The only
+    /// request a server accepts from a client it does not know yet.
+    Enroll {
+        /// The token `ferry invite` printed.
+        token: String,
+        /// The name the client asks to be listed under; the server makes it
+        /// unique, or picks one when there is none.
+        #[serde(default)]
+        name: Option<String>,
+    },
 }
 
 /// An upload: the file bytes follow the request frame until FIN.
@@ -131,6 +142,7 @@ impl Request {
             Request::Get { .. } => "get",
             Request::Put(_) => "put",
             Request::Sum { .. } => "sum",
+            Request::Enroll { .. } => "enroll",
         }
     }
 }
@@ -176,6 +188,14 @@ mod tests {
                 new_mode: None,
                 size_unknown: false,
             }),
+            Request::Enroll {
+                token: "tok".into(),
+                name: Some("alice@laptop".into()),
+            },
+            Request::Enroll {
+                token: "tok".into(),
+                name: None,
+            },
         ];
         for req in all {
             let bytes = encode(&req).unwrap();

@@ -43,6 +43,13 @@ pub enum Response {
         /// BLAKE3 of its bytes.
         hash: Digest,
     },
+    /// The client is enrolled: the server lists it under `name`.
+    Enrolled {
+        /// Its name in the server's authorized clients.
+        name: String,
+        /// Whether it may only read.
+        read_only: bool,
+    },
     /// The operation failed.
     Error(WireError),
 }
@@ -279,6 +286,10 @@ mod tests {
             Response::Sum {
                 size: 5,
                 hash: Digest([3; 32]),
+            },
+            Response::Enrolled {
+                name: "alice".into(),
+                read_only: true,
             },
             Response::Error(WireError::new(ErrorCode::NotEmpty, "dir not empty")),
         ];

@@ -23,8 +23,10 @@ pub enum TlsError {
 
 /// The quinn server configuration for `identity`, with the `transport`
 /// options (a rate cap). With `clients`, the handshake asks for client
-/// certificates and lets that verifier judge them; without, it asks for
-/// none.
+/// certificates and lets that verifier judge them (ferry's is
+/// [`crate::ClientVerifier`]); without, it asks for none. The transport
+/// starts with the small limits of an unknown peer
+/// ([`ferry_net::transport::server_transport_config`]).
 pub fn server_config(
     identity: &Identity,
     clients: Option<Arc<dyn ClientCertVerifier>>,
@@ -43,7 +45,7 @@ pub fn server_config(
     tls.max_early_data_size = 0;
     let quic = QuicServerConfig::try_from(tls)?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
-    config.transport_config(shared_transport_config(transport));
+    config.transport_config(ferry_net::transport::server_transport_config(transport));
     Ok(config)
 }
 
@@ -70,4 +72,14 @@ pub fn client_config(
     let mut config = quinn::ClientConfig::new(Arc::new(quic));
     config.transport_config(shared_transport_config(transport));
     Ok(config)
+}
+
+/// The fingerprint of the certificate the peer of `conn` presented, if it
+/// presented one.
+pub fn peer_fingerprint(conn: &quinn::Connection) -> Option<ferry_proto::Fingerprint> {
+    let identity = conn.peer_identity()?;
+    let certs = identity
+        .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+        .ok()?;
+    certs.first().map(|c| ferry_proto::Fingerprint::of_der(c))
 }
