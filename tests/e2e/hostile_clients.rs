@@ -539,6 +539,7 @@ fn stalled_handshake(
 /// address (a QUIC Retry), which a real client does without noticing.
 #[test]
 fn stalled_handshakes_time_out_and_a_flood_turns_on_address_validation() {
+    let _alone = crate::util::alone();
     let env = Env::new();
     env.remote_file("visible.txt", b"x");
     let id = env.identity();

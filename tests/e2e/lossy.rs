@@ -195,6 +195,7 @@ fn pattern(len: usize, seed: u64) -> Vec<u8> {
 
 #[test]
 fn transfers_through_five_percent_loss_arrive_byte_exact() {
+    let _alone = crate::util::alone();
     let tool = match wan_tool() {
         Ok(tool) => tool,
         Err(why) => {
@@ -280,6 +281,7 @@ fn ip_in(link: &Link, side: &str, args: &[&str]) {
 /// next packet leaves from its new address.
 #[test]
 fn a_download_survives_a_change_of_the_clients_address() {
+    let _alone = crate::util::alone();
     let tool = match wan_tool() {
         Ok(tool) => tool,
         Err(why) => {

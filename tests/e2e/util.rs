@@ -11,6 +11,18 @@ use std::{
 
 pub(crate) const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
 
+/// Held by the tests that must not share the machine with each other: an
+/// emulated link's forwarder runs at real-time priority and takes most of a
+/// core, and two of them beside a handshake flood left too little CPU for
+/// the tests' hang bounds on a 2-core machine.
+pub(crate) fn alone() -> std::sync::MutexGuard<'static, ()> {
+    static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A test that panicked while holding it leaves nothing to clean up.
+    ALONE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A running server process, killed (by its PID) when dropped.
 pub(crate) struct Server {
     pub child: Child,
