@@ -458,6 +458,8 @@ if (( ${#PERF_ROWS[@]} > 0 )); then
             "get many") ref=${PERF_MBS[1]:-} ;;
             *) ref= ;;
         esac
-        [[ -n $ref ]] && python3 -c 'import sys; print(f"{sys.argv[1]}: {float(sys.argv[2]) / float(sys.argv[3]):.2f}x of quinn-perf")' "$label" "$mbs" "$ref"
+        if [[ -n $ref ]]; then
+            python3 -c 'import sys; print(f"{sys.argv[1]}: {float(sys.argv[2]) / float(sys.argv[3]):.2f}x of quinn-perf")' "$label" "$mbs" "$ref"
+        fi
     done
 fi
