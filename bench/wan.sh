@@ -12,7 +12,8 @@
 #        would take many minutes), all downloads.
 # SHARE=1: after the table, one ferry download shares the clean 50 ms link
 #        with one TCP flow (iperf3, reverse, so both go b -> a) under each of
-#        SHARE_CC (default "bbr cubic"): prints how they split the link.
+#        SHARE_CC (default "bbr cubic"): prints how they split the link,
+#        and, for reference, how TCP BBR and TCP Cubic split it.
 # TOOLS: ferry sftp lftp rclone qcp; those not installed are skipped (sftp,
 #        lftp and rclone go through a private sshd, bench/sshd.sh).
 # Each cell: median wall time of RUNS runs (RUNS_PEERS for peers), % of link
@@ -34,6 +35,10 @@ CMD_TIMEOUT=${CMD_TIMEOUT:-90}
 NAME=${WAN_NAME:-ferrybench}
 DIR=${BENCH_DIR:-/tmp/ferry-wan}
 FERRY_ARGS=${FERRY_ARGS:-}
+# Where downloads land. A tmpfs (OUT=/dev/shm/ferry-wan-out) leaves the
+# disk out: on this VM's nearly full, churned ext4, creating 5000 files
+# costs seconds of kernel time whatever the tool (inode allocation).
+OUT=${OUT:-$DIR/out}
 PORT_FERRY=4433
 PORT_SSH=2222
 ADDR_B=10.213.0.2
@@ -177,7 +182,7 @@ cell() { # link-label rtt_ms rate case tool runs
     local label=$1 rtt=$2 rate=$3 case=$4 tool=$5 runs=$6
     local walls=() drops=() r out t0 t1 q0 q1 rc status=ok
     for r in $(seq 1 "$runs"); do
-        out=$DIR/out/$tool-$case-$r
+        out=$OUT/$tool-$case-$r
         rm -rf "$out"; mkdir -p "$out"
         q0=$(queue_drops); t0=$(date +%s.%N)
         rc=0
@@ -192,7 +197,7 @@ cell() { # link-label rtt_ms rate case tool runs
         drops+=($((q1 - q0)))
         rm -rf "$out"
     done
-    rm -rf "$DIR/out"
+    rm -rf "$OUT"
     ROWS+=("$(python3 - "$label" "$case" "$tool" "$status" "${BYTES[$case]}" "$rate" "$rtt" "${walls[*]:-}" "${drops[*]:-}" <<'PY'
 import statistics, sys
 label, case, tool, status, nbytes, rate, rtt, walls, drops = sys.argv[1:]
@@ -256,14 +261,14 @@ share() { # cc
     in_a iperf3 -c "$ADDR_B" -p 5201 -R -C "$cc" -t 60 -i 1 -J > "$DIR/iperf.json" 2> "$DIR/iperf.err" &
     local iperf=$!
     sleep 5
-    rm -rf "$DIR/out"; mkdir -p "$DIR/out"
+    rm -rf "$OUT"; mkdir -p "$OUT"
     t0=$(date +%s.%N)
     in_a env FERRY_HOME="$DIR/home" timeout 55 "$FERRY_BIN" get "$ADDR_B:$PORT_FERRY" /share/f1.bin \
-        -o "$DIR/out" --accept-new -q || rc=$?
+        -o "$OUT" --accept-new -q || rc=$?
     t1=$(date +%s.%N)
     wait "$iperf" || true
-    cmp -s "$DIR/root/share/f1.bin" "$DIR/out/f1.bin" || rc=1
-    rm -rf "$DIR/out"
+    cmp -s "$DIR/root/share/f1.bin" "$OUT/f1.bin" || rc=1
+    rm -rf "$OUT"
     python3 - "$cc" "$rc" "$t_launch" "$t0" "$t1" $((96 << 20)) "$DIR/iperf.json" <<'PY'
 import json, sys
 cc, rc, launch, t0, t1, nbytes, path = sys.argv[1:]
@@ -280,9 +285,34 @@ print(f"ferry + TCP {cc:<6}  ferry {ferry} Mbit/s  TCP {tcp} Mbit/s  over {t1 - 
 PY
     cleanup
 }
+# The reference: one TCP BBR and one TCP Cubic flow (both b -> a) for 30 s.
+share_tcp() {
+    "$WAN" up --name "$NAME" --delay-ms 25 --rate-mbit 100 --loss 0 --max-seconds 600 >&2
+    in_b iperf3 -s -1 -p 5201 > /dev/null 2>&1 &
+    PIDS+=($!)
+    in_b iperf3 -s -1 -p 5202 > /dev/null 2>&1 &
+    PIDS+=($!)
+    sleep 1
+    in_a iperf3 -c "$ADDR_B" -p 5201 -R -C bbr -t 30 -J > "$DIR/iperf-bbr.json" 2> /dev/null &
+    local one=$!
+    in_a iperf3 -c "$ADDR_B" -p 5202 -R -C cubic -t 30 -J > "$DIR/iperf-cubic.json" 2> /dev/null &
+    local two=$!
+    wait "$one" "$two" || true
+    python3 - "$DIR/iperf-bbr.json" "$DIR/iperf-cubic.json" <<'PY'
+import json, sys
+def rate(path):
+    try:
+        return f"{json.load(open(path))['end']['sum_received']['bits_per_second'] / 1e6:5.1f}"
+    except (OSError, ValueError, KeyError):
+        return "  n/a"
+print(f"TCP bbr + TCP cubic  bbr {rate(sys.argv[1])} Mbit/s  cubic {rate(sys.argv[2])} Mbit/s  over 30 s")
+PY
+    cleanup
+}
 if [[ -n ${SHARE:-} ]]; then
     have iperf3 || { echo "SHARE needs iperf3" >&2; exit 1; }
     printf '\nsharing the clean 50 ms, 100 Mbit/s link with one TCP flow (iperf3 -R); load %s\n' \
         "$(cut -d' ' -f1-3 /proc/loadavg)"
     for cc in ${SHARE_CC:-bbr cubic}; do share "$cc"; done
+    share_tcp
 fi
