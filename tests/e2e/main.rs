@@ -6,6 +6,7 @@
 
 mod util;
 
+mod backends;
 mod bad_input;
 mod commands;
 mod output;
