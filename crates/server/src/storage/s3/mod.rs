@@ -214,18 +214,13 @@ impl S3Storage {
     }
 
     /// The directory `path`, if there is one: its marker, or any key under
-    /// it.
+    /// it; one listing request.
     async fn dir_lookup(&self, path: &RemotePath) -> Result<Option<Entry>, StorageError> {
         let name = path.file_name().unwrap_or("/");
         if path.is_root() {
             return Ok(Some(dir_entry(name, None)));
         }
         let dir = dir_key(path);
-        match self.op.stat(&dir).await {
-            Ok(meta) => return Ok(Some(dir_entry(name, Some(&meta)))),
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => return Err(store_error(path, e)),
-        }
         let first = self
             .op
             .lister_with(&dir)
@@ -235,15 +230,22 @@ impl S3Storage {
             .try_next()
             .await
             .map_err(|e| store_error(path, e))?;
-        Ok(first.map(|_| dir_entry(name, None)))
+        // The marker sorts first; its time is the directory's.
+        Ok(first.map(|item| {
+            let marker = (item.path() == dir).then(|| item.metadata());
+            dir_entry(name, marker)
+        }))
     }
 
     /// Insists that `path` is an existing directory.
     async fn require_dir(&self, path: &RemotePath) -> Result<(), StorageError> {
-        match self.lookup(path).await? {
-            Some(e) if e.kind == Kind::Dir => Ok(()),
-            Some(_) => Err(StorageError::NotADirectory(path.clone())),
-            None => Err(StorageError::NotFound(path.clone())),
+        if self.dir_lookup(path).await?.is_some() {
+            return Ok(());
+        }
+        match self.op.stat(&key(path)).await {
+            Ok(_) => Err(StorageError::NotADirectory(path.clone())),
+            Err(e) if e.kind() == ErrorKind::NotFound => Err(StorageError::NotFound(path.clone())),
+            Err(e) => Err(store_error(path, e)),
         }
     }
 
@@ -352,9 +354,12 @@ impl Storage for S3Storage {
     async fn stat(&self, path: &RemotePath) -> Result<Entry, StorageError> {
         if let (Some(name), Some(dir)) = (path.file_name(), path.parent()) {
             if is_partial_name(name) {
-                if let Some(entry) = self.partial_entry(&dir, name).await? {
-                    return Ok(entry);
-                }
+                // Only ferry makes such names, and it keeps them in the
+                // staging area.
+                return self
+                    .partial_entry(&dir, name)
+                    .await?
+                    .ok_or_else(|| StorageError::NotFound(path.clone()));
             }
         }
         self.lookup(path)

@@ -20,7 +20,10 @@
 //! writers in id order, each one going on from where its first segment
 //! starts (cutting off what earlier writers had beyond it), segment after
 //! contiguous segment. An upload resumed at offset `O` thus writes its first
-//! segment at `O` and supersedes what followed.
+//! segment at `O` and supersedes what followed. A resumed writer also puts
+//! an empty `<writer>/lease` object there, so that the sweep, which goes by
+//! the newest object of a partial, leaves alone the old segments it builds
+//! on.
 
 use std::{ops::Range, time::SystemTime};
 
@@ -73,6 +76,12 @@ impl WriterId {
     /// Its generation.
     pub(super) fn generation(&self) -> u32 {
         u32::from_str_radix(&self.0[..8], 16).unwrap_or(0)
+    }
+
+    /// The key, under a partial's prefix, of the empty object by which this
+    /// writer, resuming, marks the partial as in use (it is no segment).
+    pub(super) fn lease(&self, prefix: &str) -> String {
+        format!("{prefix}{}/lease", self.0)
     }
 
     /// The key, under a partial's prefix, of this writer's segment that
@@ -255,7 +264,8 @@ mod tests {
         assert_eq!(id.generation(), 7);
         let key = id.segment("pre/", 8 << 20);
         let s = Segment::parse(&key, "pre/", 5, None).unwrap();
-        assert_eq!((s.writer, s.start, s.len), (id, 8 << 20, 5));
+        assert_eq!((s.writer, s.start, s.len), (id.clone(), 8 << 20, 5));
+        assert!(Segment::parse(&id.lease("pre/"), "pre/", 0, None).is_none());
         for bad in [
             "pre/x/0000000000000000",
             "pre/00000001-zz/0",

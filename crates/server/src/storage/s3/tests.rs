@@ -42,7 +42,7 @@ impl Bucket {
                 "FERRY_TEST_S3_REQUIRED is set but FERRY_TEST_S3_ENDPOINT is not"
             );
             eprintln!(
-                "skipped {test}: no S3 server configured (run `source scripts/seaweedfs.sh start` first)"
+                "skipped {test}: no S3 server configured (run `scripts/seaweedfs.sh start` and source target/seaweedfs/env)"
             );
             return None;
         };
@@ -362,6 +362,28 @@ async fn small_files_never_touch_the_staging_area_and_the_sweep_takes_old_parts(
     assert_eq!(b.keys().await, ["d/small"]);
     let err = s.stat(&p("/d/.big.ferry-part")).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::NotFound);
+
+    // A resumed upload keeps the sweep off the old segments it goes on from.
+    let old = data(3 * MIB, 6);
+    let mut w = s.create(&p("/d/resumed"), None).await.unwrap();
+    w.write(vec![Bytes::copy_from_slice(&old)]).await.unwrap();
+    drop(w);
+    b.partial_reaches("/d/resumed", 3 * MIB as u64).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let resume = Resume {
+        offset: 2 * MIB as u64,
+        prefix: b3(&old[..2 * MIB]),
+    };
+    let mut w = s.create(&p("/d/resumed"), Some(resume)).await.unwrap();
+    assert_eq!(s.sweep_partials(Duration::from_secs(2)).await.unwrap(), 0);
+    w.write(vec![Bytes::copy_from_slice(&old[2 * MIB..])])
+        .await
+        .unwrap();
+    w.commit(commit(old.len() as u64, Some(b3(&old))))
+        .await
+        .unwrap();
+    assert!(b.get("/d/resumed").await == old);
+    s.remove(&p("/d/resumed")).await.unwrap();
 
     // `rm` of a partial removes it.
     let mut w = s.create(&p("/d/big"), None).await.unwrap();

@@ -150,8 +150,15 @@ impl S3Writer {
         if Digest(*self.hasher.finalize().as_bytes()) != resume.prefix {
             return Err(mismatch());
         }
+        let id = WriterId::after(chain.generation);
+        // The kept segments may be old: a fresh object in the partial keeps
+        // the sweep, which goes by the newest, from taking them meanwhile.
+        self.op
+            .write(&id.lease(&self.prefix), Buffer::new())
+            .await
+            .map_err(|e| store_error(&self.path, e))?;
         self.kept = chain.pieces;
-        self.id = Some(WriterId::after(chain.generation));
+        self.id = Some(id);
         self.buf_start = resume.offset;
         self.written = resume.offset;
         Ok(self)
