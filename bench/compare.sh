@@ -39,6 +39,7 @@ start_sshd "$W/ssh" 127.0.0.1 "$SSH_PORT"
 PIDS+=("$SSHD_PID")
 
 export FERRY_HOME=$W/home
+"$FERRY_BIN" allow "$("$FERRY_BIN" id -q)" --name bench --certs "$W/certs" -q
 "$FERRY_BIN" serve "$ROOT" --listen 127.0.0.1:0 --certs "$W/certs" > "$W/ferry.out" 2> "$W/ferry.err" &
 PIDS+=($!)
 for _ in $(seq 100); do grep -q "listening on" "$W/ferry.out" 2>/dev/null && break; sleep 0.1; done

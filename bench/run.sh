@@ -160,6 +160,14 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# The server admits only clients it knows: allow this run's client (made
+# fresh in FERRY_HOME) in place of the previous run's. (A ferry older than
+# client identities, given as FERRY_BIN for a comparison, has no `id`.)
+if CLIENT_ID=$("$FERRY" id -q 2> /dev/null); then
+    "$FERRY" revoke bench --certs "$CERTS" -q > /dev/null 2>&1 || true
+    "$FERRY" allow "$CLIENT_ID" --name bench --certs "$CERTS" -q || die "cannot allow the bench client"
+fi
+
 log "starting: $FERRY serve $ROOT --listen 127.0.0.1:0 --certs $CERTS"
 "$FERRY" serve "$ROOT" --listen 127.0.0.1:0 --certs "$CERTS" > "$SERVER_LOG" 2>&1 &
 SERVER_PID=$!
@@ -367,6 +375,65 @@ for c in $CASES; do
     esac
 done
 
+# ------------------------------------------------- quinn's own perf tool --
+# With QUINN_PERF (a quinn-perf binary, built from quinn's perf/ crate), the
+# same run measures quinn moving bytes memory to memory on 127.0.0.1, so
+# ferry's figures can be read as a ratio of it: one stream (requests of
+# PERF_MIB back to back) and PERF_STREAMS streams (as many requests of 4 MiB
+# at once). quinn-perf counts only requests that finished within PERF_SECS,
+# so requests are kept small against it.
+PERF_ROWS=()
+PERF_MBS=()      # MB/s per perf case, in order: 1 stream, N streams
+PERF_SECS=${PERF_SECS:-8}
+PERF_MIB=${PERF_MIB:-32}
+PERF_STREAMS=${PERF_STREAMS:-32}
+perf_case() {    # perf_case LABEL STREAMS MIB
+    local label=$1 streams=$2 mib=$3 i walls=() mbs=() ccpus=() scpus=() port=14433
+    for (( i = 1; i <= RUNS; i++ )); do
+        "$QUINN_PERF" server --listen "127.0.0.1:$port" > "$WORK/perf-server.log" 2>&1 &
+        local spid=$! s0 s1 out
+        sleep 0.5
+        s0=$(pid_cpu "$spid")
+        out=$WORK/perf-client.out
+        "$TIME_BIN" -f '%U %S' -o "$WORK/perf.time" timeout $(( PERF_SECS + 30 )) \
+            "$QUINN_PERF" client "127.0.0.1:$port" --bi-requests "$streams" \
+            --download-size "${mib}M" --upload-size 0 --duration "$PERF_SECS" \
+            --interval "$PERF_SECS" > "$out" 2>&1 || die "quinn-perf client failed: $(tail -3 "$out")"
+        s1=$(pid_cpu "$spid")
+        kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null || true
+        # "RPS: r (n requests in t s)": n requests of mib MiB in t seconds.
+        local n t
+        read -r n t < <(grep -o 'RPS: [0-9.]* ([0-9]* requests in [0-9.]*s)' "$out" | tail -1 \
+            | sed -E 's/.*\(([0-9]+) requests in ([0-9.]+)s\)/\1 \2/')
+        [[ -n $n && $n != 0 ]] || die "quinn-perf finished no request: $(tail -5 "$out")"
+        local bytes=$(( n * mib * 1048576 ))
+        local rate ccpu scpu
+        rate=$(python3 -c 'import sys; print(f"{int(sys.argv[1]) / float(sys.argv[2]) / 1e6:.1f}")' "$bytes" "$t")
+        ccpu=$(tail -n1 "$WORK/perf.time" | python3 -c 'import sys; u, s = sys.stdin.read().split()[:2]; print(float(u) + float(s))')
+        scpu=$(python3 -c 'import sys; print(float(sys.argv[2]) - float(sys.argv[1]))' "$s0" "$s1")
+        log "$label run $i/$RUNS: $rate MB/s, client cpu $ccpu s, server cpu $scpu s for $bytes bytes"
+        mbs+=("$rate")
+        ccpus+=("$(python3 -c 'import sys; print(float(sys.argv[1]) * 2**30 / int(sys.argv[2]))' "$ccpu" "$bytes")")
+        scpus+=("$(python3 -c 'import sys; print(float(sys.argv[1]) * 2**30 / int(sys.argv[2]))' "$scpu" "$bytes")")
+    done
+    local med cg sg
+    med=$(median "${mbs[@]}"); cg=$(median "${ccpus[@]}"); sg=$(median "${scpus[@]}")
+    PERF_MBS+=("$med")
+    PERF_ROWS+=("$(printf '%-22s | %8.1f | %6.2f | %6.2f | %s' "$label" "$med" "$cg" "$sg" "${mbs[*]}")")
+}
+pid_cpu() {      # pid_cpu PID: user+sys seconds of a process, from /proc
+    local stat f
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+    read -r -a f <<< "${stat##*) }"
+    python3 -c 'import sys; print((int(sys.argv[1]) + int(sys.argv[2])) / int(sys.argv[3]))' "${f[11]}" "${f[12]}" "$CLK_TCK"
+}
+if [[ -n ${QUINN_PERF:-} ]]; then
+    [[ -x $QUINN_PERF ]] || die "QUINN_PERF=$QUINN_PERF is not an executable"
+    [[ -n $TIME_BIN ]] || die "QUINN_PERF needs GNU /usr/bin/time for the client's CPU time"
+    perf_case "quinn-perf 1 stream" 1 "$PERF_MIB"
+    perf_case "quinn-perf $PERF_STREAMS streams" "$PERF_STREAMS" 4
+fi
+
 # ------------------------------------------------------------------- report --
 printf '\nferry bench: %s, 127.0.0.1, %s run(s) each, median of wall clock; MB/s = 10^6 B/s%s\n' \
     "$("$FERRY" --version 2>/dev/null || basename "$FERRY")" "$RUNS" "${JOBS:+, -j $JOBS}"
@@ -375,3 +442,22 @@ header=$(printf '%-12s | %-13s | %8s | %8s | %7s | %7s | %6s | %7s | %6s | %s' \
     "case" "size" "median s" "MB/s" "files/s" "cli cpu" "c/GiB" "srv cpu" "s/GiB" "raw wall s")
 printf '%s\n%s\n' "$header" "$(printf '%s' "$header" | tr -c '|' '-')"
 for r in "${ROWS[@]}"; do printf '%s\n' "$r"; done
+
+if (( ${#PERF_ROWS[@]} > 0 )); then
+    printf '\nquinn-perf (%s), same run, memory to memory, %s s per run; MB/s median\n\n' "$QUINN_PERF" "$PERF_SECS"
+    header=$(printf '%-22s | %8s | %6s | %6s | %s' "case" "MB/s" "c/GiB" "s/GiB" "raw MB/s")
+    printf '%s\n%s\n' "$header" "$(printf '%s' "$header" | tr -c '|' '-')"
+    for r in "${PERF_ROWS[@]}"; do printf '%s\n' "$r"; done
+    # ferry as a share of quinn: get big vs 1 stream, get many vs N streams.
+    printf '\n'
+    for r in "${ROWS[@]}"; do
+        label=$(printf '%s' "$r" | cut -d'|' -f1 | xargs)
+        mbs=$(printf '%s' "$r" | cut -d'|' -f4 | xargs)
+        case $label in
+            "get big")  ref=${PERF_MBS[0]} ;;
+            "get many") ref=${PERF_MBS[1]:-} ;;
+            *) ref= ;;
+        esac
+        [[ -n $ref ]] && python3 -c 'import sys; print(f"{sys.argv[1]}: {float(sys.argv[2]) / float(sys.argv[3]):.2f}x of quinn-perf")' "$label" "$mbs" "$ref"
+    done
+fi

@@ -94,6 +94,12 @@ serve() {
     cat "$logf" >&2
     die "$name server did not start"
 }
+# The servers admit only clients they know: allow this run's client (made
+# fresh in FERRY_HOME) in their shared state directory. (A ferry older than
+# client identities, given as FERRY_BIN, has no `id`.)
+if CLIENT_ID=$("$FERRY" id -q 2> /dev/null); then
+    "$FERRY" allow "$CLIENT_ID" --name bench --certs "$WORK/certs" -q || die "cannot allow the bench client"
+fi
 serve local "$ROOT"
 LOCAL=$ADDR LOCAL_PID=$SERVER_PID
 serve s3 "s3://$BUCKET/bench" --s3-endpoint "$FERRY_TEST_S3_ENDPOINT"

@@ -8,6 +8,7 @@
 
 mod cli;
 mod cmd;
+mod config;
 mod home;
 mod output;
 mod progress;
@@ -17,10 +18,9 @@ mod transfer;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = cli::parse();
+    let global = cli.global.clone();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -38,16 +38,22 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) if e.is::<transfer::Cancelled>() => {
-            eprintln!("ferry: cancelled");
+            if global.json {
+                cli::report_failure(&global, &e);
+            } else {
+                eprintln!("ferry: cancelled");
+            }
             ExitCode::from(130)
         }
+        // A closed pipe (`ferry ls … | head`) is not a failure.
+        Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            if !output::is_broken_pipe(&e) {
-                eprintln!("ferry: {}", output::describe(&e));
-                return ExitCode::FAILURE;
+            cli::report_failure(&global, &e);
+            if e.is::<cli::UsageError>() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
             }
-            // A closed pipe (`ferry ls … | head`) is not a failure.
-            ExitCode::SUCCESS
         }
     }
 }

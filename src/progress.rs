@@ -20,7 +20,7 @@ use ferry_client::{transfer::Observer, Client, Moved, RequestError, Summary};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
-use crate::output::{describe_request, error_json, human_bytes, human_rate};
+use crate::output::{escape, human_bytes, human_rate, print_json, Output};
 
 /// Per-file bars shown at once; further files in flight count in the total.
 const MAX_BARS: usize = 5;
@@ -59,9 +59,55 @@ struct Bars {
     shown: Mutex<HashMap<usize, ProgressBar>>,
 }
 
+/// Width of a file's name beside its bar; longer names are cut in the
+/// middle, so that the end (the extension, the last directory) stays.
+const NAME_WIDTH: usize = 40;
+
+/// `name` in at most `width` characters, cut in the middle with `…`.
+pub(crate) fn cut_middle(name: &str, width: usize) -> String {
+    let count = name.chars().count();
+    if count <= width || width < 5 {
+        return name.to_owned();
+    }
+    let head = (width - 1) / 3;
+    let tail = width - 1 - head;
+    let mut out: String = name.chars().take(head).collect();
+    out.push('…');
+    out.extend(name.chars().skip(count - tail));
+    out
+}
+
+/// A bar style whose byte counts and rates are ferry's own units, the
+/// same as in the lines and the summary.
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key(
+            "done",
+            |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = w.write_str(&human_bytes(s.pos()));
+            },
+        )
+        .with_key(
+            "size",
+            |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = w.write_str(&human_bytes(s.len().unwrap_or(0)));
+            },
+        )
+        .with_key(
+            "rate",
+            |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = w.write_str(&format!("{}/s", human_bytes(s.per_sec() as u64)));
+            },
+        )
+        .progress_chars("=> ")
+}
+
 /// Collects a batch's progress and shows it.
 pub(crate) struct Progress {
     mode: Mode,
+    out: Output,
+    abandoned: std::sync::atomic::AtomicBool,
     start: Instant,
     bytes: AtomicU64,
     in_flight: AtomicUsize,
@@ -73,17 +119,13 @@ pub(crate) struct Progress {
 
 impl Progress {
     /// A progress display in `mode`.
-    pub(crate) fn new(mode: Mode) -> Arc<Self> {
+    pub(crate) fn new(mode: Mode, out: Output) -> Arc<Self> {
         let bars = (mode == Mode::Bars).then(|| {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
             let total = multi.add(ProgressBar::new(0));
-            total.set_style(
-                ProgressStyle::with_template(
-                    "{prefix:.bold} [{elapsed_precise}] {wide_bar:.cyan/blue} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}  {msg}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-            );
+            total.set_style(style(
+                "{prefix:.bold} [{elapsed_precise}] {wide_bar:.cyan/blue} {done}/{size} {rate} ETA {eta}  {msg}",
+            ));
             total.set_prefix("total");
             Bars {
                 multi,
@@ -93,6 +135,8 @@ impl Progress {
         });
         Arc::new(Progress {
             mode,
+            out,
+            abandoned: std::sync::atomic::AtomicBool::new(false),
             start: Instant::now(),
             bytes: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
@@ -127,10 +171,17 @@ impl Progress {
         }
     }
 
-    /// Clears the bars of a cancelled batch.
+    /// Clears the bars of a cancelled batch for good: the transfers still
+    /// winding down draw nothing more, so no stale bar is left behind.
     pub(crate) fn abandon(&self) {
+        self.abandoned.store(true, Ordering::SeqCst);
         if let Some(bars) = &self.bars {
+            for bar in lock(&bars.shown).drain() {
+                bar.1.finish_and_clear();
+            }
+            bars.total.finish_and_clear();
             let _ = bars.multi.clear();
+            bars.multi.set_draw_target(ProgressDrawTarget::hidden());
         }
     }
 
@@ -141,36 +192,24 @@ impl Progress {
             let _ = bars.multi.clear();
         }
         let secs = summary.elapsed.as_secs_f64();
-        let mut err = std::io::stderr().lock();
         for (name, e) in &summary.failures {
-            if self.mode == Mode::Json {
-                println!("{}", error_json(name, e));
-            }
-            let message = describe_request(e);
-            if message.contains(name.as_str()) {
-                let _ = writeln!(err, "ferry: {message}");
-            } else {
-                let _ = writeln!(err, "ferry: {name}: {message}");
-            }
+            self.out.failure(name, e);
         }
         let failed = summary.failures.len();
         match self.mode {
             Mode::Quiet => {}
-            Mode::Json => println!(
-                "{}",
-                json!({
-                    "event": "summary",
-                    "files": summary.files,
-                    "bytes": summary.bytes,
-                    "seconds": secs,
-                    "bytes_per_second": if secs > 0.0 { summary.bytes as f64 / secs } else { 0.0 },
-                    "skipped": summary.skipped,
-                    "resumed": summary.resumed,
-                    "restarted": summary.restarted,
-                    "failed": failed,
-                    "failures": summary.failures.iter().map(|(n, _)| n).collect::<Vec<_>>(),
-                })
-            ),
+            Mode::Json => drop(print_json(&json!({
+                "event": "summary",
+                "files": summary.files,
+                "bytes": summary.bytes,
+                "seconds": secs,
+                "bytes_per_second": if secs > 0.0 { summary.bytes as f64 / secs } else { 0.0 },
+                "skipped": summary.skipped,
+                "resumed": summary.resumed,
+                "restarted": summary.restarted,
+                "failed": failed,
+                "failures": summary.failures.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            }))),
             Mode::Bars | Mode::Lines => {
                 let mut line = format!(
                     "{verb} {} file{}, {} in {secs:.2} s ({})",
@@ -192,7 +231,7 @@ impl Progress {
                     ));
                 }
                 if failed > 0 {
-                    let names: Vec<_> = summary.failures.iter().map(|(n, _)| n.as_str()).collect();
+                    let names: Vec<_> = summary.failures.iter().map(|(n, _)| escape(n)).collect();
                     line.push_str(&format!("; {failed} failed: {}", names.join(", ")));
                 }
                 println!("{line}");
@@ -212,6 +251,9 @@ impl Observer for Progress {
 
     fn started(&self, id: usize, name: &str, size: u64) {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
+        if self.abandoned.load(Ordering::SeqCst) {
+            return;
+        }
         if self.mode == Mode::Lines || self.mode == Mode::Json {
             lock(&self.started).insert(id, Instant::now());
         }
@@ -221,14 +263,10 @@ impl Observer for Progress {
                 let bar = bars
                     .multi
                     .insert_before(&bars.total, ProgressBar::new(size));
-                bar.set_style(
-                    ProgressStyle::with_template(
-                        "{msg:40!} {wide_bar:.green/white} {bytes:>10}/{total_bytes:<10} {bytes_per_sec:>12}",
-                    )
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-                );
-                bar.set_message(name.to_owned());
+                bar.set_style(style(&format!(
+                    "{{msg:{NAME_WIDTH}}} {{wide_bar:.green/white}} {{done:>10}}/{{size:<10}} {{rate:>12}}"
+                )));
+                bar.set_message(cut_middle(&escape(name), NAME_WIDTH));
                 shown.insert(id, bar);
             }
             bars.total.set_message(self.total_message());
@@ -241,6 +279,15 @@ impl Observer for Progress {
             bars.total.inc(bytes);
             if let Some(bar) = lock(&bars.shown).get(&id) {
                 bar.inc(bytes);
+            }
+        }
+    }
+
+    fn sized(&self, id: usize, size: u64) {
+        if let Some(bars) = &self.bars {
+            bars.total.inc_length(size);
+            if let Some(bar) = lock(&bars.shown).get(&id) {
+                bar.set_length(size);
             }
         }
     }
@@ -287,7 +334,7 @@ impl Observer for Progress {
             .remove(&id)
             .map_or(0.0, |t| t.elapsed().as_secs_f64());
         match self.mode {
-            Mode::Lines if moved.skipped => println!("{name}  skipped: already there"),
+            Mode::Lines if moved.skipped => println!("{}  skipped: already there", escape(name)),
             Mode::Lines => {
                 let how = if moved.restarted {
                     "  (the partial file did not match the source: started over)".to_owned()
@@ -297,26 +344,24 @@ impl Observer for Progress {
                     String::new()
                 };
                 println!(
-                    "{name}  {}  {secs:.2} s  {}{how}",
+                    "{}  {}  {secs:.2} s  {}{how}",
+                    escape(name),
                     human_bytes(moved.size),
                     human_rate(moved.bytes, secs)
                 );
             }
-            Mode::Json => println!(
-                "{}",
-                json!({
-                    "event": "file",
-                    "name": name,
-                    "ok": true,
-                    "size": moved.size,
-                    "bytes": moved.bytes,
-                    "seconds": secs,
-                    "hash": moved.hash.map(|h| h.to_string()),
-                    "resumed_from": moved.resumed_from,
-                    "restarted": moved.restarted,
-                    "skipped": moved.skipped,
-                })
-            ),
+            Mode::Json => drop(print_json(&json!({
+                "event": "file",
+                "name": name,
+                "ok": true,
+                "size": moved.size,
+                "bytes": moved.bytes,
+                "seconds": secs,
+                "hash": moved.hash.map(|h| h.to_string()),
+                "resumed_from": moved.resumed_from,
+                "restarted": moved.restarted,
+                "skipped": moved.skipped,
+            }))),
             Mode::Bars | Mode::Quiet => {}
         }
     }
@@ -385,5 +430,23 @@ impl StatsRecorder {
         let _ = self.stop.send(());
         self.task.await??;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_names_are_cut_in_the_middle() {
+        assert_eq!(cut_middle("short.txt", 40), "short.txt");
+        let long = format!("/videos/{}/final-cut.mp4", "x".repeat(60));
+        let cut = cut_middle(&long, 40);
+        assert_eq!(cut.chars().count(), 40);
+        assert!(
+            cut.starts_with("/videos/") && cut.ends_with("x/final-cut.mp4"),
+            "{cut}"
+        );
+        assert!(cut.contains('…'));
     }
 }

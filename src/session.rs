@@ -1,5 +1,6 @@
-//! Connecting from the command line: trust policy from the flags, and the
-//! first-use prompt on a terminal.
+//! Connecting from the command line: the server from the argument or its
+//! alias in `config.toml`, trust policy from the flags (or the alias's
+//! pinned fingerprint), and the first-use prompt on a terminal.
 
 use std::{
     io::{BufRead, IsTerminal, Write},
@@ -8,12 +9,35 @@ use std::{
 };
 
 use ferry_client::{Client, ConnectOptions, Fingerprint, Target, Trust};
+use ferry_net::transport::TransportOptions;
 
-use crate::{cli::Global, home};
+use crate::{
+    cli::Global,
+    config::{Config, HostArg, HostDefaults},
+    home,
+};
 
-/// Connects to `target` as the global flags say.
-pub(crate) async fn connect(global: &Global, target: &Target) -> anyhow::Result<Client> {
-    let trust = if let Some(fp) = global.fingerprint {
+/// The handshake timeout when neither a flag nor an alias sets one.
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: u64 = 10;
+
+/// Resolves a host argument through `config.toml`.
+pub(crate) fn resolve(host: &HostArg) -> anyhow::Result<(Target, HostDefaults)> {
+    Config::load()?.resolve(host)
+}
+
+/// Connects to `target` as the global flags (and the alias's defaults) say,
+/// presenting this client's identity.
+pub(crate) async fn connect(
+    global: &Global,
+    target: &Target,
+    defaults: &HostDefaults,
+) -> anyhow::Result<Client> {
+    Ok(ferry_client::connect(target, &options(global, defaults)?).await?)
+}
+
+/// How to connect, as the global flags (and the alias's defaults) say.
+pub(crate) fn options(global: &Global, defaults: &HostDefaults) -> anyhow::Result<ConnectOptions> {
+    let trust = if let Some(fp) = global.fingerprint.or(defaults.fingerprint) {
         Trust::Fingerprint(fp)
     } else if global.accept_new {
         Trust::AcceptNew
@@ -22,13 +46,19 @@ pub(crate) async fn connect(global: &Global, target: &Target) -> anyhow::Result<
     } else {
         Trust::RefuseUnknown
     };
-    let options = ConnectOptions {
+    let timeout = global
+        .connect_timeout
+        .or(defaults.connect_timeout)
+        .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+    Ok(ConnectOptions {
         known_hosts: home::known_hosts()?,
         trust,
-        timeout: Duration::from_secs(global.connect_timeout.max(1)),
-        identity: None,
-    };
-    Ok(ferry_client::connect(target, &options).await?)
+        timeout: Duration::from_secs(timeout.max(1)),
+        identity: Some(home::client_identity()?),
+        transport: TransportOptions {
+            rate_limit: global.limit,
+        },
+    })
 }
 
 /// Asks on the terminal whether to trust a new server.

@@ -4,12 +4,20 @@
 //! place for both the one-shot commands and the shell; [`Session`] is what
 //! such a verb runs with.
 
+pub(crate) mod allow;
+pub(crate) mod clients;
+pub(crate) mod completions;
+pub(crate) mod cp;
+pub(crate) mod enroll;
 pub(crate) mod forget;
 pub(crate) mod get;
+pub(crate) mod id;
+pub(crate) mod invite;
 pub(crate) mod ls;
 pub(crate) mod mkdir;
 pub(crate) mod mv;
 pub(crate) mod put;
+pub(crate) mod revoke;
 pub(crate) mod rm;
 pub(crate) mod rmdir;
 pub(crate) mod serve;
@@ -18,9 +26,11 @@ pub(crate) mod sum;
 
 use anyhow::Context as _;
 use clap::Subcommand;
-use ferry_client::{Client, RemotePath, Target};
+use ferry_client::{glob, Client, RemotePath, RequestError, Target};
 
-use crate::{cli::Global, output::Output, session};
+use std::time::Duration;
+
+use crate::{cli::Global, config::HostDefaults, output::Output, session, transfer::Cancelled};
 
 /// A verb that acts on a server.
 #[derive(Debug, Subcommand)]
@@ -64,6 +74,8 @@ pub(crate) struct Session {
     pub cwd: RemotePath,
     /// How results are printed.
     pub out: Output,
+    /// What the server's alias in config.toml sets.
+    pub defaults: HostDefaults,
 }
 
 impl Session {
@@ -80,16 +92,80 @@ pub(crate) fn resolve(cwd: &RemotePath, input: &str) -> anyhow::Result<RemotePat
 }
 
 /// A one-shot command: connect, run the verb from `/`, close.
-pub(crate) async fn one_shot(global: &Global, host: &Target, verb: Remote) -> anyhow::Result<bool> {
-    let client = session::connect(global, host).await?;
+pub(crate) async fn one_shot(
+    global: &Global,
+    host: &Target,
+    defaults: HostDefaults,
+    verb: Remote,
+) -> anyhow::Result<bool> {
+    let client = session::connect(global, host, &defaults).await?;
     let session = Session {
         client,
         cwd: RemotePath::root(),
         out: Output::new(global),
+        defaults,
     };
     let outcome = verb.run(&session).await;
-    session.client.close().await;
+    if matches!(&outcome, Err(e) if e.is::<Cancelled>()) {
+        // The cancelled streams' resets can sit behind a full congestion
+        // window; the close must reach the server, or it holds the
+        // transfers (and their partials' locks) until its idle timeout. On
+        // a loaded machine the endpoint may need more than the usual 25 ms
+        // to send it.
+        session
+            .client
+            .close_within(Duration::from_millis(200))
+            .await;
+    } else {
+        session.client.close().await;
+    }
     outcome
+}
+
+/// Runs `op` on every match of each remote pattern (globs expanded, a
+/// plain path taken as it is), reporting a failure, or a pattern that
+/// matches nothing, and carrying on with the rest; what must stop the whole
+/// command is passed on, as with [`each`].
+pub(crate) async fn each_match<F, Fut>(
+    session: &Session,
+    patterns: &[String],
+    op: F,
+) -> anyhow::Result<bool>
+where
+    F: Fn(RemotePath) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut ok = true;
+    for pattern in patterns {
+        let expanded = glob::expand_remote(
+            &session.client,
+            &session.cwd,
+            pattern,
+            glob::Limits::default(),
+        )
+        .await;
+        let matches = match expanded {
+            Ok(e) if e.matches.is_empty() => Err(RequestError::NoMatch(pattern.clone()).into()),
+            Ok(e) => {
+                for skipped in &e.skipped {
+                    session.out.skipped(skipped);
+                }
+                Ok(e.matches)
+            }
+            Err(e) => Err(e.into()),
+        };
+        match matches {
+            Ok(matches) => {
+                for m in matches {
+                    let path = m.path.to_string();
+                    let done = op(m.path).await.map(|()| true);
+                    ok &= session.out.report_at(Some(&path), done)?;
+                }
+            }
+            Err(e) => ok &= session.out.report_at(Some(pattern), Err(e))?,
+        }
+    }
+    Ok(ok)
 }
 
 /// Runs `op` on each path, reporting a failure and carrying on with the
@@ -110,7 +186,7 @@ where
             Ok(path) => op(path).await,
             Err(e) => Err(e),
         };
-        ok &= session.out.report(result.map(|()| true))?;
+        ok &= session.out.report_at(Some(input), result.map(|()| true))?;
     }
     Ok(ok)
 }

@@ -582,7 +582,7 @@ mod tests {
             }))) => {
                 assert_eq!(remote, ["a b", "x"]);
                 assert_eq!(output, Some(PathBuf::from("out")));
-                assert_eq!(transfer.jobs, 3);
+                assert_eq!(transfer.jobs, Some(3));
                 assert!(transfer.recursive);
             }
             other => panic!("{other:?}"),

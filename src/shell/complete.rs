@@ -70,17 +70,8 @@ impl ShellHelper {
             Some(client) if !client.is_closed() => {
                 let listing = self
                     .handle
-                    .block_on(tokio::time::timeout(LIST_TIMEOUT, client.list(dir)));
-                match listing {
-                    Ok(Ok(entries)) => entries
-                        .into_iter()
-                        .map(|e| Name {
-                            dir: e.kind == Kind::Dir,
-                            name: e.name,
-                        })
-                        .collect(),
-                    _ => Vec::new(),
-                }
+                    .block_on(tokio::time::timeout(LIST_TIMEOUT, names_in(client, dir)));
+                listing.unwrap_or_default()
             }
             _ => Vec::new(),
         };
@@ -98,6 +89,28 @@ impl ShellHelper {
         candidates(dir_part, prefix, &self.remote_names(&dir))
     }
 }
+
+/// The first [`MAX_NAMES`] names in a remote directory (a huge one is not
+/// worth holding for a completion).
+async fn names_in(client: &Client, dir: &RemotePath) -> Vec<Name> {
+    let mut names = Vec::new();
+    let Ok(mut listing) = client.listing(dir).await else {
+        return names;
+    };
+    while let Ok(Some(chunk)) = listing.next_chunk().await {
+        names.extend(chunk.into_iter().map(|e| Name {
+            dir: e.kind == Kind::Dir,
+            name: e.name,
+        }));
+        if names.len() >= MAX_NAMES {
+            break;
+        }
+    }
+    names
+}
+
+/// Names of one directory that completion looks at, at most.
+const MAX_NAMES: usize = 50_000;
 
 /// Completes a local path.
 fn local(word: &str) -> Vec<Pair> {
@@ -152,10 +165,13 @@ fn candidates(dir_part: &str, prefix: &str, names: &[Name]) -> Vec<Pair> {
         .filter(|n| {
             n.name.starts_with(prefix) && (!n.name.starts_with('.') || prefix.starts_with('.'))
         })
+        // A name with control characters would reach the terminal raw in
+        // the edited line; it cannot be typed anyway (a glob reaches it).
+        .filter(|n| crate::output::printable(&n.name))
         .map(|n| {
             let slash = if n.dir { "/" } else { "" };
             Pair {
-                display: format!("{}{slash}", n.name),
+                display: format!("{}{slash}", crate::output::escape(&n.name)),
                 replacement: format!(
                     "{}{slash}",
                     command::escape(&format!("{dir_part}{}", n.name))
@@ -256,6 +272,17 @@ mod tests {
         assert_eq!(split_dir("a/b/c"), ("a/b/", "c"));
         assert_eq!(split_dir("/c"), ("/", "c"));
         assert_eq!(split_dir("c"), ("", "c"));
+    }
+
+    #[test]
+    fn names_that_would_drive_the_terminal_are_not_offered() {
+        let dir = names(&[
+            ("ok.txt", false),
+            ("ok\x1b]0;pwned\x07.txt", false),
+            ("ok\n.txt", false),
+            ("ok\u{202e}.txt", false),
+        ]);
+        assert_eq!(replacements(candidates("", "ok", &dir)), ["ok.txt"]);
     }
 
     #[test]

@@ -15,13 +15,47 @@ use std::{
 use anyhow::Context;
 use ferry_client::{glob, Entry, Kind, Timestamp};
 
-use crate::{cli::Global, output};
+use crate::{cli::Global, cmd::Remote, output};
 
 /// `lpwd`.
-pub(super) fn lpwd() -> anyhow::Result<bool> {
+pub(super) fn lpwd(json: bool) -> anyhow::Result<bool> {
     let dir = std::env::current_dir().context("cannot read the local working directory")?;
-    writeln!(std::io::stdout(), "{}", dir.display())?;
+    if json {
+        output::print_json(&serde_json::json!({
+            "event": "lpwd",
+            "path": dir.to_string_lossy(),
+        }))?;
+    } else {
+        writeln!(
+            std::io::stdout(),
+            "{}",
+            output::escape(&dir.to_string_lossy())
+        )?;
+    }
     Ok(true)
+}
+
+/// `~` in the local paths of a verb: `get`'s destination, `put`'s files.
+pub(super) fn expand_verb(verb: Remote) -> Remote {
+    match verb {
+        Remote::Get(mut args) => {
+            args.output = args.output.map(expand_home);
+            Remote::Get(args)
+        }
+        Remote::Put(mut args) => {
+            args.local = args
+                .local
+                .into_iter()
+                .map(|l| {
+                    expand_home(PathBuf::from(&l))
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .collect();
+            Remote::Put(args)
+        }
+        other => other,
+    }
 }
 
 /// `lcd [DIR]`: to DIR, or to $HOME.
@@ -76,7 +110,7 @@ pub(super) fn lls(global: &Global, paths: &[PathBuf], long: bool) -> anyhow::Res
                 out.flush()?;
             }
             Err(e) => {
-                eprintln!("ferry: {e:#}");
+                output::Output::new(global).error(Some(&path.to_string_lossy()), &e);
                 ok = false;
             }
         }
@@ -98,15 +132,18 @@ fn list(path: &Path) -> anyhow::Result<Vec<Entry>> {
             let item = item.with_context(|| format!("{}", path.display()))?;
             // A listing does not follow links, like the server's.
             if let Ok(meta) = item.path().symlink_metadata() {
-                entries.push(entry(
-                    item.file_name().to_string_lossy().into_owned(),
-                    &meta,
-                ));
+                let mut found = entry(item.file_name().to_string_lossy().into_owned(), &meta);
+                if found.kind == Kind::Symlink {
+                    found.target = std::fs::read_link(item.path())
+                        .ok()
+                        .map(|t| t.to_string_lossy().into_owned());
+                }
+                entries.push(found);
             }
         }
         return Ok(entries);
     };
-    let matches = glob::expand_local(text)?;
+    let matches = glob::expand_local(text, glob::Limits::default())?;
     if matches.is_empty() {
         anyhow::bail!("{text}: no match");
     }
@@ -137,17 +174,30 @@ fn entry(name: String, meta: &Metadata) -> Entry {
         size: meta.len(),
         mtime: meta.modified().ok().and_then(Timestamp::from_system),
         mode: meta.permissions().mode() & 0o7777,
+        target: None,
     }
 }
 
-/// `~` and `~/…` mean the home directory, as in a shell.
-fn expand_home(path: PathBuf) -> PathBuf {
+/// `~` and `~/…` mean the home directory, as in a shell (a trailing `/`
+/// is kept: it says a directory is meant).
+pub(super) fn expand_home(path: PathBuf) -> PathBuf {
     let Some(home) = std::env::var_os("HOME") else {
         return path;
     };
-    match path.strip_prefix("~") {
-        Ok(rest) => Path::new(&home).join(rest),
-        Err(_) => path,
+    let Some(text) = path.to_str() else {
+        return path;
+    };
+    if text == "~" {
+        return PathBuf::from(home);
+    }
+    match text.strip_prefix("~/") {
+        Some(rest) => {
+            let mut out = home;
+            out.push("/");
+            out.push(rest);
+            PathBuf::from(out)
+        }
+        None => path,
     }
 }
 

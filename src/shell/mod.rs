@@ -40,6 +40,7 @@ use std::{
 use anyhow::Context;
 use ferry_client::{Client, Kind, RemotePath, Target};
 use rustyline::{error::ReadlineError, history::FileHistory, CompletionType, Config, Editor};
+use serde_json::json;
 use tokio::runtime::Handle;
 
 use self::{
@@ -49,8 +50,9 @@ use self::{
 use crate::{
     cli::Global,
     cmd::{self, Session},
+    config::{HostArg, HostDefaults},
     home,
-    output::{self, Output},
+    output::{self, escape, print_json, Output},
     session,
     transfer::Cancelled,
 };
@@ -59,8 +61,9 @@ use crate::{
 /// is not a terminal).
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Server, as HOST[:PORT].
-    pub host: Target,
+    /// Server, as HOST[:PORT] or an alias from config.toml.
+    #[arg(value_name = "HOST")]
+    pub host: HostArg,
     /// Run the commands in FILE, stopping at the first failure unless the
     /// line starts with '-'.
     #[arg(short, long, value_name = "FILE")]
@@ -83,12 +86,16 @@ pub(crate) async fn run(global: &Global, args: Args) -> anyhow::Result<bool> {
         None if std::io::stdin().is_terminal() => Input::Terminal,
         None => Input::Lines(Box::new(BufReader::new(std::io::stdin()))),
     };
-    let client = session::connect(global, &args.host).await?;
+    let (target, defaults) = session::resolve(&args.host)?;
+    let client = session::connect(global, &target, &defaults).await?;
     let shell = Shell {
         global: global.clone(),
-        target: args.host,
+        out: Output::new(global),
+        target,
+        defaults,
         client: Some(client),
         cwd: RemotePath::root(),
+        previous: None,
         handle: Handle::current(),
     };
     tokio::task::spawn_blocking(move || shell.run(input))
@@ -115,11 +122,15 @@ enum Step {
 
 struct Shell {
     global: Global,
+    out: Output,
     target: Target,
+    defaults: HostDefaults,
     /// `None` after the connection was lost; the next remote command
     /// connects again.
     client: Option<Client>,
     cwd: RemotePath,
+    /// The directory before the last `cd`, for `cd -`.
+    previous: Option<RemotePath>,
     handle: Handle,
 }
 
@@ -135,8 +146,10 @@ impl Shell {
         result
     }
 
+    /// The prompt: the host and the remote directory, escaped (a server
+    /// chooses directory names).
     fn prompt(&self) -> String {
-        format!("ferry {}:{}> ", self.target, self.cwd)
+        format!("ferry {}:{}> ", self.target, escape(&self.cwd.to_string()))
     }
 
     fn interactive(&mut self) -> anyhow::Result<bool> {
@@ -145,7 +158,16 @@ impl Shell {
             .history_ignore_space(true)
             .max_history_size(1000)
             .and_then(|c| c.history_ignore_dups(true))
-            .map(|c| c.completion_type(CompletionType::List).build())
+            .map(|c| {
+                let c = c.completion_type(CompletionType::List);
+                // With --json, stdout carries only JSON: the prompt and the
+                // line being edited go to the terminal itself.
+                if self.global.json {
+                    c.behavior(rustyline::config::Behavior::PreferTerm).build()
+                } else {
+                    c.build()
+                }
+            })
             .context("cannot set up line editing")?;
         let mut editor: Editor<ShellHelper, FileHistory> =
             Editor::with_config(config).context("cannot set up line editing")?;
@@ -155,7 +177,9 @@ impl Shell {
             // A missing history file is only a first start.
             let _ = editor.load_history(path);
         }
-        eprintln!("connected to {}; 'help' lists the commands", self.target);
+        if !self.global.json {
+            eprintln!("connected to {}; 'help' lists the commands", self.target);
+        }
         loop {
             if let Some(helper) = editor.helper_mut() {
                 helper.reset(self.client.clone(), self.cwd.clone());
@@ -182,7 +206,7 @@ impl Shell {
             let (_, line) = carry_on(&line);
             match self.run_line(line) {
                 Step::Quit => break,
-                Step::Cancelled => eprintln!("cancelled"),
+                Step::Cancelled => self.out.error(None, &Cancelled.into()),
                 Step::Done | Step::Failed => {}
             }
         }
@@ -196,7 +220,12 @@ impl Shell {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            if writeln!(std::io::stdout(), "ferry> {line}").is_err() {
+            let echoed = if self.global.json {
+                print_json(&json!({"event": "command", "line": line}))
+            } else {
+                writeln!(std::io::stdout(), "ferry> {}", escape(line))
+            };
+            if echoed.is_err() {
                 // Nobody reads our output any more.
                 return Ok(true);
             }
@@ -207,7 +236,8 @@ impl Shell {
                 Step::Cancelled => return Err(Cancelled.into()),
                 Step::Failed if carry_on => {}
                 Step::Failed => {
-                    eprintln!("ferry: batch stopped at line {}: {line}", number + 1);
+                    let message = format!("batch stopped at line {}: {line}", number + 1);
+                    self.out.error(None, &anyhow::anyhow!(message));
                     return Ok(false);
                 }
             }
@@ -223,26 +253,49 @@ impl Shell {
             Err(ParseError::Args(e)) => {
                 // `--help` is not a failure.
                 let failed = e.use_stderr();
-                let _ = e.print();
+                if self.global.json {
+                    let text = e.to_string();
+                    let event = if failed {
+                        output::error_event(None, "usage", text.trim())
+                    } else {
+                        json!({"event": "help", "text": text})
+                    };
+                    let _ = print_json(&event);
+                } else {
+                    let _ = e.print();
+                }
                 return if failed { Step::Failed } else { Step::Done };
             }
             Err(e) => {
-                eprintln!("ferry: {e}");
+                let code = match e {
+                    ParseError::Unknown(_) | ParseError::Split(_) => "usage",
+                    ParseError::Args(_) => "usage",
+                };
+                if self.global.json {
+                    let _ = print_json(&output::error_event(None, code, &escape(&e.to_string())));
+                } else {
+                    eprintln!("ferry: {}", escape(&e.to_string()));
+                }
                 return Step::Failed;
             }
         };
         let result = match command {
             Command::Quit => return Step::Quit,
-            Command::Help { topic } => help(topic.as_deref()),
-            Command::Pwd => writeln!(std::io::stdout(), "{}", self.cwd)
+            Command::Help { topic } => help(topic.as_deref(), self.global.json),
+            Command::Pwd if self.global.json => {
+                print_json(&json!({"event": "pwd", "path": self.cwd.to_string()}))
+                    .map(|()| true)
+                    .map_err(Into::into)
+            }
+            Command::Pwd => writeln!(std::io::stdout(), "{}", escape(&self.cwd.to_string()))
                 .map(|()| true)
                 .map_err(Into::into),
-            Command::Lpwd => local::lpwd(),
+            Command::Lpwd => local::lpwd(self.global.json),
             Command::Lcd { dir } => local::lcd(dir),
             Command::Lls { long, paths } => local::lls(&self.global, &paths, long),
             Command::Lmkdir { parents, dirs } => Ok(local::lmkdir(&dirs, parents)),
             Command::Cd { dir } => self.remote(OnServer::Cd(dir)),
-            Command::Remote(verb) => self.remote(OnServer::Verb(verb)),
+            Command::Remote(verb) => self.remote(OnServer::Verb(local::expand_verb(verb))),
         };
         let step = match result {
             Ok(true) => Step::Done,
@@ -251,16 +304,16 @@ impl Shell {
             // Nobody reads our output any more: leave quietly.
             Err(e) if output::is_broken_pipe(&e) => Step::Quit,
             Err(e) => {
-                eprintln!("ferry: {}", output::describe(&e));
+                self.out.error(None, &e);
                 Step::Failed
             }
         };
-        if self.client.as_ref().is_some_and(Client::is_closed) {
-            self.client = None;
-            eprintln!(
-                "ferry: the connection to {} was lost; the next command reconnects",
-                self.target
-            );
+        if let Some(client) = self.client.take_if(|c| c.is_closed()) {
+            self.out.warn(&format!(
+                "the connection to {} was lost{}; the next command reconnects",
+                self.target,
+                why_closed(&client)
+            ));
         }
         step
     }
@@ -291,25 +344,40 @@ impl Shell {
             if !client.is_closed() {
                 return Ok(client.clone());
             }
-            eprintln!("ferry: the connection to {} was lost", self.target);
+            self.out.warn(&format!(
+                "the connection to {} was lost{}",
+                self.target,
+                why_closed(client)
+            ));
             self.client = None;
         }
-        eprintln!("ferry: reconnecting to {}", self.target);
-        let client = session::connect(&self.global, &self.target).await?;
+        self.out.warn(&format!("reconnecting to {}", self.target));
+        let client = session::connect(&self.global, &self.target, &self.defaults).await?;
         self.client = Some(client.clone());
         Ok(client)
     }
 
-    /// `cd`: check the target with a stat (the root needs no server).
+    /// `cd`: check the target with a stat (the root needs no server);
+    /// `cd -` goes back to the previous directory.
     async fn cd(&mut self, dir: Option<String>) -> anyhow::Result<bool> {
-        let target = cmd::resolve(&self.cwd, dir.as_deref().unwrap_or("/"))?;
+        let target = match dir.as_deref() {
+            Some("-") => self.previous.clone().context("no previous directory yet")?,
+            other => cmd::resolve(&self.cwd, other.unwrap_or("/"))?,
+        };
         if !target.is_root() {
             let entry = self.connected().await?.stat(&target).await?;
             if entry.kind != Kind::Dir {
                 anyhow::bail!("{target}: not a directory");
             }
         }
-        self.cwd = target;
+        self.previous = Some(std::mem::replace(&mut self.cwd, target));
+        if dir.as_deref() == Some("-") {
+            if self.global.json {
+                print_json(&json!({"event": "pwd", "path": self.cwd.to_string()}))?;
+            } else if !self.global.quiet {
+                writeln!(std::io::stdout(), "{}", escape(&self.cwd.to_string()))?;
+            }
+        }
         Ok(true)
     }
 
@@ -318,10 +386,20 @@ impl Shell {
         let session = Session {
             client: self.connected().await?,
             cwd: self.cwd.clone(),
-            out: Output::new(&self.global),
+            out: self.out,
+            defaults: self.defaults.clone(),
         };
         verb.run(&session).await
     }
+}
+
+/// `: the server's words` when it closed the connection to refuse or cut
+/// off this client.
+fn why_closed(client: &Client) -> String {
+    client
+        .refusal()
+        .map(|e| format!(": {e}"))
+        .unwrap_or_default()
 }
 
 /// A command that needs the server.
@@ -340,7 +418,25 @@ fn carry_on(line: &str) -> (bool, &str) {
 }
 
 /// `help [COMMAND]`.
-fn help(topic: Option<&str>) -> anyhow::Result<bool> {
+fn help(topic: Option<&str>, json: bool) -> anyhow::Result<bool> {
+    if json {
+        for spec in COMMANDS
+            .iter()
+            .filter(|s| topic.is_none_or(|t| command::lookup(t).is_some_and(|f| f.name == s.name)))
+        {
+            print_json(&json!({
+                "event": "help",
+                "command": spec.name,
+                "usage": spec.synopsis(),
+                "about": spec.about(),
+                "aliases": spec.aliases,
+            }))?;
+        }
+        if let Some(topic) = topic {
+            command::lookup(topic).with_context(|| format!("{topic}: unknown command"))?;
+        }
+        return Ok(true);
+    }
     let mut out = std::io::stdout().lock();
     match topic {
         Some(topic) => {

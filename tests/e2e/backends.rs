@@ -16,7 +16,7 @@ use std::{
 
 use serde_json::Value;
 
-use crate::util::{bytes, show, write, Server, FERRY};
+use crate::util::{authorize, bytes, show, write, Server, FERRY};
 
 /// Which storage the server serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +105,8 @@ impl World {
         for d in [&home, &local] {
             std::fs::create_dir_all(d).unwrap();
         }
+        // The client is allowed in the state directory every gateway reads.
+        authorize(&home, &dir.path().join("certs"));
         let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
         let server = start_gateway(&root, s3.as_ref(), &extra, dir.path(), "server.log");
         Some(World {
@@ -231,7 +233,7 @@ impl World {
 }
 
 /// `ferry serve ROOT` with the backend's arguments and credentials, its
-/// identity in `dir/certs`.
+/// state directory (identity, authorized clients, invites) `dir/certs`.
 fn start_gateway(
     root: &str,
     s3: Option<&S3Env>,
@@ -334,7 +336,7 @@ fn every_command(backend: Backend) {
     let sum = w.ok(&["sum", &h, "/d/*.bin"]);
     assert_eq!(sum.trim(), format!("{}  /d/b.bin", b3(&bin)));
 
-    w.ok(&["get", &h, "/d/*", "-o", "dl"]);
+    w.ok(&["get", &h, "/d/*", "-o", "dl/"]);
     assert!(std::fs::read(w.local.join("dl/b.bin")).unwrap() == bin);
     assert_eq!(std::fs::read(w.local.join("dl/a.txt")).unwrap(), text);
     assert_eq!(
@@ -384,7 +386,7 @@ fn every_command(backend: Backend) {
     // The shell, with a batch file.
     w.local_file(
         "batch",
-        b"cd /d\npwd\nput a.txt\nls\nget a.txt -o shelled\nrm a.txt\n",
+        b"cd /d\npwd\nput a.txt\nls\nget a.txt -o shelled/\nrm a.txt\n",
     );
     let out = w.ok(&["shell", &h, "-b", "batch"]);
     assert!(out.contains("/d"), "{out}");
@@ -408,7 +410,7 @@ fn a_100_mib_round_trip_is_byte_exact(backend: Backend) {
     let out = w.run(&["put", &h, "big.bin", "--json"]);
     assert!(out.status.success(), "{}", show(&out));
     assert_eq!(file_events(&out.stdout)[0]["hash"], b3(&data));
-    let out = w.run(&["get", &h, "/big.bin", "-o", "dl", "--json"]);
+    let out = w.run(&["get", &h, "/big.bin", "-o", "dl/", "--json"]);
     assert!(out.status.success(), "{}", show(&out));
     assert_eq!(file_events(&out.stdout)[0]["hash"], b3(&data));
     assert!(std::fs::read(w.local.join("dl/big.bin")).unwrap() == data);
@@ -420,7 +422,7 @@ fn a_100_mib_round_trip_is_byte_exact(backend: Backend) {
     // Ranged reads: a download resumes in the middle.
     let partial = w.local.join("dl2/.big.bin.ferry-part");
     write(&partial, &data[..(60 << 20)]);
-    let out = w.run(&["get", &h, "/big.bin", "-o", "dl2", "--json"]);
+    let out = w.run(&["get", &h, "/big.bin", "-o", "dl2/", "--json"]);
     assert!(out.status.success(), "{}", show(&out));
     let f = &file_events(&out.stdout)[0];
     assert!(f["resumed_from"].as_u64().unwrap() >= 58 << 20, "{f}");
@@ -446,7 +448,7 @@ fn a_concurrent_batch_round_trips_and_is_skipped_when_run_again(backend: Backend
         w.local_file(&rel, &files.last().unwrap().1);
     }
     w.ok(&["put", &h, "-r", "tree", "-j", "32"]);
-    w.ok(&["get", &h, "-r", "/tree", "-o", "back", "-j", "32"]);
+    w.ok(&["get", &h, "-r", "/tree", "-o", "back/", "-j", "32"]);
     for (rel, data) in &files {
         assert!(
             std::fs::read(w.local.join("back").join(rel)).unwrap() == *data,
@@ -461,7 +463,7 @@ fn a_concurrent_batch_round_trips_and_is_skipped_when_run_again(backend: Backend
         Some(files.len() as u64),
         "{summary}"
     );
-    let out = w.run(&["get", &h, "-r", "/tree", "-o", "back", "--json"]);
+    let out = w.run(&["get", &h, "-r", "/tree", "-o", "back/", "--json"]);
     assert!(out.status.success(), "{}", show(&out));
     let summary = json_lines(&out.stdout).pop().unwrap();
     assert_eq!(

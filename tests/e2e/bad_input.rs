@@ -3,7 +3,6 @@
 
 use std::{net::UdpSocket, time::Duration};
 
-use ferry_client::{ConnectOptions, Trust};
 use ferry_proto::{ErrorCode, PutRequest, Request, Response};
 
 use crate::util::{is_root, names, show, Env};
@@ -17,7 +16,8 @@ fn unknown_host_port_and_absent_server() {
         "{err}"
     );
 
-    for bad in ["127.0.0.1:99999", "127.0.0.1:x", "127.0.0.1:0"] {
+    // (`127.0.0.1:x` is now HOST:PATH, the path `x`, as issue 8 asks.)
+    for bad in ["127.0.0.1:99999", "127.0.0.1:0", "127.0.0.1:99999:/x"] {
         let out = env.run(&["ls", bad]);
         assert_eq!(out.status.code(), Some(2), "{}", show(&out));
         assert!(
@@ -34,8 +34,10 @@ fn unknown_host_port_and_absent_server() {
         .unwrap()
         .port();
     let err = env.fails(&["ls", &format!("127.0.0.1:{port}"), "--connect-timeout", "1"]);
+    // The host answers port unreachable, so this fails at once rather
+    // than after the timeout (issue 8).
     assert!(
-        err.contains("no answer from") && err.contains("ferry serve"),
+        err.contains("nothing listens on UDP port") && err.contains("ferry serve"),
         "{err}"
     );
 }
@@ -85,7 +87,9 @@ fn directories_where_files_are_expected_and_back() {
     let err = env.fails(&["put", &env.host(), "x.bin", "--to", "/dir"]);
     assert!(err.contains("/dir/x.bin: is a directory"), "{err}");
     // A remote file where a directory is expected.
-    let err = env.fails(&["put", &env.host(), "x.bin", "--to", "/file"]);
+    // (A trailing slash says a directory is meant; without it, one file
+    // to an existing file's name replaces it, as with scp.)
+    let err = env.fails(&["put", &env.host(), "x.bin", "--to", "/file/"]);
     assert!(err.contains("/file: not a directory"), "{err}");
     let err = env.fails(&["ls", &env.host(), "/file/x"]);
     assert!(err.contains("not a directory"), "{err}");
@@ -114,9 +118,9 @@ fn unreadable_local_files_and_unwritable_destinations() {
 
     // A destination under a regular file, and one on a read-only filesystem.
     env.local_file("plain", b"p");
-    let err = env.fails(&["get", &env.host(), "/r.txt", "-o", "plain/sub"]);
+    let err = env.fails(&["get", &env.host(), "/r.txt", "-o", "plain/sub/"]);
     assert!(err.contains("plain/sub"), "{err}");
-    let err = env.fails(&["get", &env.host(), "/r.txt", "-o", "/proc/ferry-test"]);
+    let err = env.fails(&["get", &env.host(), "/r.txt", "-o", "/proc/ferry-test/"]);
     assert!(err.contains("/proc/ferry-test"), "{err}");
 
     if !is_root() {
@@ -145,18 +149,7 @@ fn malformed_and_oversized_requests_only_fail_their_own_stream() {
     env.remote_file("big.bin", &big);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let target = env.host().parse().unwrap();
-        let client = ferry_client::connect(
-            &target,
-            &ConnectOptions {
-                known_hosts: env.home.join("known_hosts"),
-                trust: Trust::AcceptNew,
-                timeout: Duration::from_secs(10),
-                identity: None,
-            },
-        )
-        .await
-        .unwrap();
+        let client = env.raw_client().await;
         let conn = client.connection().clone();
 
         // A download that stays open while the bad requests arrive.
@@ -249,6 +242,8 @@ fn malformed_and_oversized_requests_only_fail_their_own_stream() {
                 hash: false,
                 mtime: None,
                 mode: None,
+                new_mode: None,
+                size_unknown: false,
             }))
             .unwrap();
             bytes.extend(std::iter::repeat_n(b'x', sent));
@@ -301,18 +296,7 @@ fn stalled_uploads_do_not_starve_other_clients() {
     env.remote_file("visible.txt", b"x");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let held = rt.block_on(async {
-        let target = env.host().parse().unwrap();
-        let client = ferry_client::connect(
-            &target,
-            &ConnectOptions {
-                known_hosts: env.home.join("known_hosts"),
-                trust: Trust::AcceptNew,
-                timeout: Duration::from_secs(10),
-                identity: None,
-            },
-        )
-        .await
-        .unwrap();
+        let client = env.raw_client().await;
         let conn = client.connection().clone();
         // More than tokio's 512 blocking threads, which a thread per
         // upload would exhaust.
@@ -327,6 +311,8 @@ fn stalled_uploads_do_not_starve_other_clients() {
                 hash: false,
                 mtime: None,
                 mode: None,
+                new_mode: None,
+                size_unknown: false,
             });
             ferry_net::write_frame(&mut send, &put).await.unwrap();
             send.write_all(&[7u8; 100]).await.unwrap();

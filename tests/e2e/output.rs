@@ -79,14 +79,14 @@ fn json_output_parses_back() {
     let stat = json_lines(&env.ok(&["--json", "stat", &env.host(), "/a.bin"]));
     assert_eq!(stat[0]["size"], 1234);
 
-    let get = json_lines(&env.ok(&["get", &env.host(), "/a.bin", "-o", "dl", "--json"]));
+    let get = json_lines(&env.ok(&["get", &env.host(), "/a.bin", "-o", "dl/", "--json"]));
     assert_eq!(get[0]["event"], "file");
     assert_eq!(get[0]["name"], "/a.bin");
     assert_eq!(get[0]["bytes"], 1234);
     assert_eq!(get.last().unwrap()["event"], "summary");
     assert_eq!(get.last().unwrap()["files"], 1);
 
-    let out = env.run(&["get", &env.host(), "/nope", "-o", "dl", "--json"]);
+    let out = env.run(&["get", &env.host(), "/nope", "-o", "dl/", "--json"]);
     assert_eq!(out.status.code(), Some(1));
     let lines = json_lines(&String::from_utf8_lossy(&out.stdout));
     let failure = lines
@@ -163,16 +163,18 @@ fn modification_times_always_and_permissions_with_p() {
         .set_modified(t)
         .unwrap();
 
-    env.ok(&["get", &env.host(), "/script.sh", "-o", "plain"]);
+    env.ok(&["get", &env.host(), "/script.sh", "-o", "plain/"]);
     let m = std::fs::metadata(env.local.join("plain/script.sh")).unwrap();
     assert_eq!(m.modified().unwrap(), t);
+    // Issue 8 changes this: a new file keeps the source's bits less the
+    // umask, as with scp and sftp (it used to get 0644 whatever the source).
     assert_eq!(
         m.permissions().mode() & 0o777,
-        0o644,
-        "without -p, ordinary permissions"
+        0o750 & !crate::util::umask(),
+        "without -p, the source's bits less the umask"
     );
 
-    env.ok(&["get", "-p", &env.host(), "/script.sh", "-o", "kept"]);
+    env.ok(&["get", "-p", &env.host(), "/script.sh", "-o", "kept/"]);
     let m = std::fs::metadata(env.local.join("kept/script.sh")).unwrap();
     assert_eq!(m.permissions().mode() & 0o777, 0o750);
 
@@ -190,7 +192,7 @@ fn on_a_terminal_transfers_draw_progress_bars() {
     let mut cmd = std::process::Command::new(crate::util::FERRY);
     cmd.env("FERRY_HOME", &env.home)
         .current_dir(&env.local)
-        .args(["get", &env.host(), "/big.bin", "-o", "dl", "--accept-new"]);
+        .args(["get", &env.host(), "/big.bin", "-o", "dl/", "--accept-new"]);
     let mut p = rexpect::session::spawn_command(cmd, Some(30_000)).unwrap();
     let all = p.exp_eof().unwrap();
     assert!(all.contains("total"), "a total bar: {all:?}");

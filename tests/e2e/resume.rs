@@ -11,7 +11,12 @@ use std::{
 
 use serde_json::Value;
 
-use crate::util::{bytes, names, show, Env, Server};
+use ferry_proto::{Digest, ErrorCode, Kind, Request};
+
+use crate::{
+    hostile::{self, Hostile, Reply},
+    util::{bytes, names, show, Env, Server},
+};
 
 const BIG: usize = 200 << 20;
 
@@ -65,6 +70,13 @@ fn kill_when(child: &mut Child, partial: &Path, at: u64) {
     child.wait().unwrap();
 }
 
+/// Runs `ferry ARGS` and kills it half way through a BIG file, once
+/// `partial` holds half of it.
+fn interrupt(env: &Env, args: &[&str], partial: &Path) {
+    let mut child = spawn(env, args);
+    kill_when(&mut child, partial, (BIG / 2) as u64);
+}
+
 /// Checks the one file event of a re-run: resumed, and how much it sent.
 fn resumed(out: &std::process::Output, size: usize) -> u64 {
     assert!(out.status.success(), "{}", show(out));
@@ -88,18 +100,18 @@ fn a_killed_download_resumes_and_sends_little_more_than_the_rest() {
     let data = bytes(BIG, 21);
     env.remote_file("big.bin", &data);
     let partial = env.local.join("dl/.big.bin.ferry-part");
-    let mut first = spawn(
+    interrupt(
         &env,
-        &["get", &env.host(), "/big.bin", "-o", "dl", "-j", "1"],
+        &["get", &env.host(), "/big.bin", "-o", "dl/", "-j", "1"],
+        &partial,
     );
-    kill_when(&mut first, &partial, (BIG / 2) as u64);
     assert!(
         !env.local.join("dl/big.bin").exists(),
         "no file under the final name"
     );
     assert!(len(&partial) >= (BIG / 2) as u64);
 
-    let out = env.run(&["get", &env.host(), "/big.bin", "-o", "dl", "--json"]);
+    let out = env.run(&["get", &env.host(), "/big.bin", "-o", "dl/", "--json"]);
     resumed(&out, BIG);
     let got = std::fs::read(env.local.join("dl/big.bin")).unwrap();
     assert!(got == data, "byte-exact");
@@ -117,8 +129,7 @@ fn a_killed_upload_resumes_and_sends_little_more_than_the_rest() {
     let data = bytes(BIG, 22);
     env.local_file("big.bin", &data);
     let partial = env.root.join(".big.bin.ferry-part");
-    let mut first = spawn(&env, &["put", &env.host(), "big.bin", "-j", "1"]);
-    kill_when(&mut first, &partial, (BIG / 2) as u64);
+    interrupt(&env, &["put", &env.host(), "big.bin", "-j", "1"], &partial);
     assert!(!env.root.join("big.bin").exists());
 
     let out = env.run(&["put", &env.host(), "big.bin", "--json"]);
@@ -138,19 +149,18 @@ fn a_damaged_partial_is_detected_and_the_file_starts_over() {
     env.local_file("up.bin", &data);
 
     let partial = env.local.join("dl/.down.bin.ferry-part");
-    let mut first = spawn(
+    interrupt(
         &env,
-        &["get", &env.host(), "/down.bin", "-o", "dl", "-j", "1"],
+        &["get", &env.host(), "/down.bin", "-o", "dl/", "-j", "1"],
+        &partial,
     );
-    kill_when(&mut first, &partial, (BIG / 2) as u64);
     flip(&partial, 12_345);
-    let out = env.run(&["get", &env.host(), "/down.bin", "-o", "dl", "--json"]);
+    let out = env.run(&["get", &env.host(), "/down.bin", "-o", "dl/", "--json"]);
     restarted(&out, BIG);
     assert!(std::fs::read(env.local.join("dl/down.bin")).unwrap() == data);
 
     let partial = env.root.join(".up.bin.ferry-part");
-    let mut first = spawn(&env, &["put", &env.host(), "up.bin", "-j", "1"]);
-    kill_when(&mut first, &partial, (BIG / 2) as u64);
+    interrupt(&env, &["put", &env.host(), "up.bin", "-j", "1"], &partial);
     flip(&partial, 54_321);
     let out = env.run(&["put", &env.host(), "up.bin", "--json"]);
     restarted(&out, BIG);
@@ -165,15 +175,15 @@ fn a_changed_source_starts_over() {
     let data = bytes(BIG, 24);
     env.remote_file("big.bin", &data);
     let partial = env.local.join("dl/.big.bin.ferry-part");
-    let mut first = spawn(
+    interrupt(
         &env,
-        &["get", &env.host(), "/big.bin", "-o", "dl", "-j", "1"],
+        &["get", &env.host(), "/big.bin", "-o", "dl/", "-j", "1"],
+        &partial,
     );
-    kill_when(&mut first, &partial, (BIG / 2) as u64);
     let changed = bytes(BIG, 25);
     env.remote_file("big.bin", &changed);
 
-    let out = env.run(&["get", &env.host(), "/big.bin", "-o", "dl"]);
+    let out = env.run(&["get", &env.host(), "/big.bin", "-o", "dl/"]);
     assert!(out.status.success(), "{}", show(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -240,9 +250,9 @@ fn re_runs_skip_what_is_already_there() {
     for i in 0..5 {
         env.remote_file(&format!("t/f{i}.bin"), &bytes(10_000 + i, i as u64));
     }
-    env.ok(&["get", "-r", &env.host(), "/t", "-o", "dl"]);
+    env.ok(&["get", "-r", &env.host(), "/t", "-o", "dl/"]);
     // Everything is there: nothing is sent again.
-    let out = env.run(&["get", "-r", &env.host(), "/t", "-o", "dl", "--json"]);
+    let out = env.run(&["get", "-r", &env.host(), "/t", "-o", "dl/", "--json"]);
     assert!(out.status.success(), "{}", show(&out));
     let files = file_events(&out.stdout);
     assert_eq!(files.len(), 5);
@@ -270,7 +280,7 @@ fn re_runs_skip_what_is_already_there() {
         .unwrap()
         .set_modified(mtime)
         .unwrap();
-    let out = env.run(&["get", "-r", &env.host(), "/t", "-o", "dl", "--json"]);
+    let out = env.run(&["get", "-r", &env.host(), "/t", "-o", "dl/", "--json"]);
     let sent: Vec<_> = file_events(&out.stdout)
         .into_iter()
         .filter(|f| f["skipped"] == false)
@@ -285,7 +295,7 @@ fn re_runs_skip_what_is_already_there() {
         &env.host(),
         "/t",
         "-o",
-        "dl",
+        "dl/",
         "--json",
         "--checksum",
     ]);
@@ -296,6 +306,17 @@ fn re_runs_skip_what_is_already_there() {
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0]["name"], "/t/f3.bin");
     assert_eq!(std::fs::read(&local).unwrap(), bytes(10_003, 3));
+
+    // A file named on its own is planned without a look at it; its
+    // download's answer is enough to skip it.
+    let out = env.run(&["get", &env.host(), "/t/f2.bin", "-o", "dl/t/", "--json"]);
+    let files = file_events(&out.stdout);
+    assert_eq!(files.len(), 1, "{}", show(&out));
+    assert_eq!(
+        (files[0]["skipped"].as_bool(), files[0]["bytes"].as_u64()),
+        (Some(true), Some(0))
+    );
+    assert_eq!(files[0]["size"], 10_002);
 
     // Uploads skip the same way; a touched file goes again.
     env.ok(&["put", "-r", &env.host(), "dl/t", "--to", "/"]);
@@ -378,96 +399,39 @@ fn the_server_removes_old_partial_files() {
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
 }
 
-/// A server that answers every `stat` with one file and every `get` with
-/// that file's bytes, `damage` done to the bytes or the trailer: a test peer
-/// built on the protocol crate.
-fn lying_server(dir: &Path, data: Vec<u8>, flip_byte: bool) -> (tokio::runtime::Runtime, u16) {
-    use ferry_proto::{Digest, Entry, Kind, Request, Response, Trailer};
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let identity = ferry_trust::load_or_generate(dir, ferry_trust::Role::Server).unwrap();
-    let config = ferry_trust::server_config(&identity, None).unwrap();
-    let endpoint = rt.block_on(async {
-        quinn::Endpoint::server(config, "127.0.0.1:0".parse().unwrap()).unwrap()
-    });
-    let port = endpoint.local_addr().unwrap().port();
-    rt.spawn(async move {
-        while let Some(incoming) = endpoint.accept().await {
-            let Ok(conn) = incoming.await else { continue };
-            let data = data.clone();
-            tokio::spawn(async move {
-                while let Ok((mut send, mut recv)) = conn.accept_bi().await {
-                    let data = data.clone();
-                    tokio::spawn(async move {
-                        let Ok(Some(req)) = ferry_net::read_frame::<Request>(&mut recv).await
-                        else {
-                            return;
-                        };
-                        let true_hash = Digest(*blake3::hash(&data).as_bytes());
-                        let size = data.len() as u64;
-                        let answer = match req {
-                            Request::Stat { .. } => Response::Stat {
-                                entry: Entry {
-                                    name: "x.bin".into(),
-                                    kind: Kind::File,
-                                    size,
-                                    mtime: None,
-                                    mode: 0o644,
-                                },
-                            },
-                            Request::Get { .. } => Response::File {
-                                size,
-                                mtime: None,
-                                mode: 0o644,
-                                offset: 0,
-                                trailer: true,
-                            },
-                            _ => return,
-                        };
-                        let is_get = matches!(answer, Response::File { .. });
-                        ferry_net::write_frame(&mut send, &answer).await.unwrap();
-                        if is_get {
-                            let mut body = data;
-                            let hash = if flip_byte {
-                                body[1000] ^= 0x10;
-                                true_hash
-                            } else {
-                                Digest([0x42; 32])
-                            };
-                            send.write_all(&body).await.unwrap();
-                            ferry_net::write_frame(&mut send, &Trailer { hash })
-                                .await
-                                .unwrap();
-                        }
-                        let _ = send.finish();
-                        let _ = send.stopped().await;
-                    });
-                }
-            });
-        }
-    });
-    (rt, port)
-}
-
 /// A server that flips a byte in flight, or sends a wrong hash: the client
 /// refuses the file, renames nothing into place, and keeps no partial.
 #[test]
 fn a_download_from_a_lying_server_is_refused() {
     let env = Env::new();
     for (case, flip_byte) in [("flipped", true), ("wrong-hash", false)] {
-        let (rt, port) = lying_server(&env.dir.path().join(case), bytes(300_000, 5), flip_byte);
+        let data = bytes(300_000, 5);
+        let server = Hostile::start(&env.dir.path().join(case), move |req| match req {
+            Request::Stat { .. } => hostile::stat("x.bin", Kind::File, data.len() as u64),
+            Request::Get { .. } => {
+                let mut body = data.clone();
+                let hash = if flip_byte {
+                    body[1000] ^= 0x10;
+                    Digest(*blake3::hash(&data).as_bytes())
+                } else {
+                    Digest([0x42; 32])
+                };
+                Reply::Hashed(body, hash)
+            }
+            _ => hostile::error(ErrorCode::Protocol, "not here"),
+        });
         env.local_file("dl/x.bin", b"the good old copy");
-        let host = format!("127.0.0.1:{port}");
-        let out = env.run(&["get", &host, "/x.bin", "-o", "dl", "--json"]);
+        let out = env.run(&["get", &server.host(), "/x.bin", "-o", "dl/", "--json"]);
         assert_eq!(out.status.code(), Some(1), "{case}: {}", show(&out));
         let failure = events(&out.stdout)
             .into_iter()
             .find(|e| e["ok"] == false)
             .unwrap_or_else(|| panic!("{case}: {}", show(&out)));
         assert_eq!(failure["code"], "hash_mismatch", "{case}: {failure}");
-        let err = String::from_utf8_lossy(&out.stderr);
+        let message = failure["message"].as_str().unwrap_or_default();
         assert!(
-            err.contains("do not match the server's BLAKE3"),
-            "{case}: {err}"
+            message.contains("do not match the server's BLAKE3"),
+            "{case}: {failure}"
         );
         assert_eq!(
             std::fs::read(env.local.join("dl/x.bin")).unwrap(),
@@ -479,7 +443,7 @@ fn a_download_from_a_lying_server_is_refused() {
             ["x.bin"],
             "{case}: no partial kept"
         );
-        drop(rt);
+        drop(server);
     }
 }
 
@@ -492,18 +456,7 @@ fn an_upload_from_a_lying_client_is_refused() {
     env.remote_file("x.bin", b"the good old copy");
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let target = env.host().parse().unwrap();
-        let client = ferry_client::connect(
-            &target,
-            &ferry_client::ConnectOptions {
-                known_hosts: env.home.join("known_hosts"),
-                trust: ferry_client::Trust::AcceptNew,
-                timeout: Duration::from_secs(10),
-                identity: None,
-            },
-        )
-        .await
-        .unwrap();
+        let client = env.raw_client().await;
         let data = bytes(700_000, 9);
         let hash = Digest(*blake3::hash(&data).as_bytes());
         let (mut send, mut recv) = client.connection().open_bi().await.unwrap();
@@ -515,6 +468,8 @@ fn an_upload_from_a_lying_client_is_refused() {
             hash: true,
             mtime: None,
             mode: None,
+            new_mode: None,
+            size_unknown: false,
         });
         ferry_net::write_frame(&mut send, &put).await.unwrap();
         let mut body = data;
@@ -547,8 +502,7 @@ fn the_shell_resumes_an_interrupted_get() {
     env.remote_file("big.bin", &data);
     std::fs::write(env.local.join("script"), "get big.bin -j 1\n").unwrap();
     let partial = env.local.join(".big.bin.ferry-part");
-    let mut first = spawn(&env, &["shell", &env.host(), "-b", "script"]);
-    kill_when(&mut first, &partial, (BIG / 2) as u64);
+    interrupt(&env, &["shell", &env.host(), "-b", "script"], &partial);
     let out = env.run(&["shell", &env.host(), "-b", "script"]);
     assert!(out.status.success(), "{}", show(&out));
     let text = String::from_utf8_lossy(&out.stdout);

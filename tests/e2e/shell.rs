@@ -51,7 +51,7 @@ get a.txt
 dl sub/b.bin -o l1
 DOWNLOAD a.txt -o l2
 DWLD '*.txt' -o l2/globbed
-Download a.txt -o 'l2/with space'
+Download a.txt -o 'l2/with space/'
 put up.txt
 ul up.txt --to m1
 UPLOAD *.log --to m2
@@ -420,15 +420,19 @@ fn json_and_quiet_pass_through() {
         .unwrap();
     assert!(out.status.success(), "{}", show(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let objects: Vec<serde_json::Value> = sections(&stdout)
-        .iter()
-        .flat_map(|(_, o)| {
-            o.lines()
-                .map(|l| serde_json::from_str(l).expect(l))
-                .collect::<Vec<_>>()
-        })
+    // With --json, stdout carries only JSON (issue 8): the echoed commands
+    // are events too.
+    let all: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
         .collect();
-    assert_eq!(objects.len(), 2, "{stdout}");
+    let commands: Vec<&str> = all
+        .iter()
+        .filter(|o| o["event"] == "command")
+        .filter_map(|o| o["line"].as_str())
+        .collect();
+    assert_eq!(commands, ["ls", "stat a.txt"], "{stdout}");
+    let objects: Vec<&serde_json::Value> = all.iter().filter(|o| o.get("name").is_some()).collect();
     for o in &objects {
         assert_eq!(o["name"], "a.txt");
         assert_eq!(o["size"], 5);

@@ -97,6 +97,7 @@ fn a_changed_certificate_is_refused_loudly_until_forgotten() {
 
     // The same address comes back with a new identity.
     env.server.stop_now();
+    env.authorize(&env.dir.path().join("other-certs"));
     env.server = Server::start(
         &env.root,
         &env.dir.path().join("other-certs"),

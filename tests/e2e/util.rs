@@ -18,6 +18,8 @@ pub(crate) struct Server {
     pub fingerprint: String,
     pub certs: PathBuf,
     pub stderr: PathBuf,
+    /// What it printed at start, up to its `connect with:` line.
+    pub banner: Vec<String>,
 }
 
 impl Server {
@@ -27,15 +29,15 @@ impl Server {
         Server::start_with(root, certs, port, log, &[])
     }
 
-    /// [`Server::start`] with more arguments for `ferry serve`.
+    /// [`Server::start`] with more `ferry serve` options.
     pub(crate) fn start_with(
         root: &Path,
         certs: &Path,
         port: u16,
         log: &Path,
-        extra: &[&str],
+        options: &[&str],
     ) -> Server {
-        Server::start_env(root.to_str().unwrap(), certs, port, log, extra, &[])
+        Server::start_env(root.to_str().unwrap(), certs, port, log, options, &[])
     }
 
     /// [`Server::start_with`] for any ROOT argument (a directory or an
@@ -71,8 +73,11 @@ impl Server {
                 }
             }
         });
-        let (mut port, mut fingerprint) = (None, None);
-        while port.is_none() || fingerprint.is_none() {
+        let (mut port, mut fingerprint, mut banner) = (None, None, Vec::new());
+        while banner
+            .last()
+            .is_none_or(|l: &String| !l.trim().starts_with("connect with:"))
+        {
             let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) else {
                 let _ = child.kill();
                 panic!(
@@ -86,13 +91,36 @@ impl Server {
             if let Some(fp) = line.trim().strip_prefix("fingerprint ") {
                 fingerprint = fp.split_whitespace().next().map(str::to_owned);
             }
+            banner.push(line);
         }
         Server {
             child,
-            port: port.unwrap(),
-            fingerprint: fingerprint.unwrap(),
+            port: port.expect("a 'listening on' line"),
+            fingerprint: fingerprint.expect("a 'fingerprint' line"),
             certs: certs.to_owned(),
             stderr: log.to_owned(),
+            banner,
+        }
+    }
+
+    /// The server's log so far.
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Waits (up to 20 s, against a hang) until the log contains `want`.
+    pub(crate) fn wait_for_log(&self, want: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let log = self.log();
+            if log.contains(want) {
+                return log;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server never logged {want:?}:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
@@ -129,12 +157,9 @@ impl Env {
         for d in [&root, &home, &local] {
             std::fs::create_dir_all(d).unwrap();
         }
-        let server = Server::start(
-            &root,
-            &dir.path().join("certs"),
-            0,
-            &dir.path().join("server.log"),
-        );
+        let certs = dir.path().join("certs");
+        authorize(&home, &certs);
+        let server = Server::start(&root, &certs, 0, &dir.path().join("server.log"));
         Env {
             dir,
             root,
@@ -142,6 +167,20 @@ impl Env {
             local,
             server,
         }
+    }
+
+    /// Allows this environment's client on the server whose state directory
+    /// is `certs` (before a server with new certificates starts there).
+    pub(crate) fn authorize(&self, certs: &Path) {
+        authorize(&self.home, certs);
+    }
+
+    /// This environment's client identity, for tests that connect through
+    /// the library.
+    pub(crate) fn identity(&self) -> std::sync::Arc<ferry_trust::Identity> {
+        std::sync::Arc::new(
+            ferry_trust::load_or_generate(&self.home, ferry_trust::Role::Client).unwrap(),
+        )
     }
 
     pub(crate) fn host(&self) -> String {
@@ -191,6 +230,22 @@ impl Env {
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
+    /// A library connection to the server, trusting it on first use, for
+    /// tests that speak the raw protocol on its QUIC connection.
+    pub(crate) async fn raw_client(&self) -> ferry_client::Client {
+        let target = self.host().parse().expect("host");
+        let options = ferry_client::ConnectOptions {
+            known_hosts: self.home.join("known_hosts"),
+            trust: ferry_client::Trust::AcceptNew,
+            timeout: Duration::from_secs(10),
+            identity: Some(self.identity()),
+            transport: Default::default(),
+        };
+        ferry_client::connect(&target, &options)
+            .await
+            .expect("connect")
+    }
+
     /// Writes a file under the served root.
     pub(crate) fn remote_file(&self, rel: &str, contents: &[u8]) -> PathBuf {
         write(&self.root.join(rel), contents)
@@ -200,6 +255,27 @@ impl Env {
     pub(crate) fn local_file(&self, rel: &str, contents: &[u8]) -> PathBuf {
         write(&self.local.join(rel), contents)
     }
+}
+
+/// Makes the client identity of FERRY_HOME `home` (`ferry id`) and allows
+/// it, read-write, on the server whose state directory is `certs`
+/// (`ferry allow`): what an operator does before the first connection.
+pub(crate) fn authorize(home: &Path, certs: &Path) -> String {
+    let id = Command::new(FERRY)
+        .arg("id")
+        .env("FERRY_HOME", home)
+        .output()
+        .expect("run ferry id");
+    assert!(id.status.success(), "ferry id: {}", show(&id));
+    let fp = String::from_utf8_lossy(&id.stdout).trim().to_owned();
+    let allow = Command::new(FERRY)
+        .args(["allow", &fp, "--name", "tester", "--certs"])
+        .arg(certs)
+        .env("FERRY_HOME", home)
+        .output()
+        .expect("run ferry allow");
+    assert!(allow.status.success(), "ferry allow: {}", show(&allow));
+    fp
 }
 
 pub(crate) fn write(path: &Path, contents: &[u8]) -> PathBuf {
@@ -248,4 +324,16 @@ pub(crate) fn names(dir: &Path) -> Vec<String> {
 /// Whether this process runs as root (file modes do not stop root).
 pub(crate) fn is_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+}
+
+/// This process's umask, as /proc says (022 where it does not).
+pub(crate) fn umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        })
+        .unwrap_or(0o022)
 }

@@ -5,17 +5,33 @@ use std::{fs::File, os::unix::fs::PermissionsExt, path::Path, sync::Arc, time::D
 use ferry_net::{
     codes,
     file::{first_chunk, FileSink, FileSource},
+    limit::{Limited, Limiter},
     pump, read_frame, write_frame, PumpError, RecvHalf, SendHalf,
 };
 use ferry_proto::{
-    Digest, Entry, ErrorCode, ListChunk, PutRequest, RemotePath, Request, Response, Timestamp,
-    Trailer,
+    Digest, Entry, ErrorCode, PutRequest, RemotePath, Request, Response, Timestamp, Trailer,
 };
 
 use crate::{
     connect::ConnectOptions, partial::LocalPartial, ConnectError, ProtocolError, RequestError,
     Target,
 };
+
+/// What a download of a file planned without a look at it does when the
+/// server's answer says what the file is.
+#[derive(Clone, Copy)]
+pub(crate) struct Unseen<'a> {
+    /// Hears the file's size.
+    pub(crate) sized: &'a (dyn Fn(u64) + Sync),
+    /// With `Some(preserve)`, stop when the destination already holds the
+    /// file (rsync's quick check; the permission bits too with `preserve`).
+    pub(crate) quick_check: Option<bool>,
+}
+
+/// The sending half of a request stream, as the client holds it.
+pub(crate) type SendStream = Limited<quinn::SendStream>;
+/// The receiving half of a request stream, as the client holds it.
+pub(crate) type RecvStream = Limited<quinn::RecvStream>;
 
 /// How many bytes at the end of a partial file are sent again when it is
 /// resumed: the part a crash may have torn (written but not yet on disk).
@@ -30,6 +46,8 @@ pub struct Client {
     conn: quinn::Connection,
     target: Target,
     options: Arc<ConnectOptions>,
+    /// The `--limit` every stream of this connection takes from.
+    limiter: Option<Arc<Limiter>>,
 }
 
 /// What a download or upload did.
@@ -72,11 +90,16 @@ impl Client {
         target: Target,
         options: ConnectOptions,
     ) -> Self {
+        let limiter = options
+            .transport
+            .rate_limit
+            .map(|limit| Arc::new(Limiter::new(limit)));
         Client {
             endpoint,
             conn,
             target,
             options: Arc::new(options),
+            limiter,
         }
     }
 
@@ -115,27 +138,43 @@ impl Client {
         self.conn.close_reason().is_some()
     }
 
+    /// The server's words, when it closed the connection to refuse or cut
+    /// off this client (its access was revoked, a limit was hit).
+    pub fn refusal(&self) -> Option<ferry_proto::WireError> {
+        crate::error::refusal(&self.conn.close_reason()?)
+    }
+
     /// Closes the connection and gives the endpoint a moment to send the
     /// close to the server. Waiting for the whole draining period (three
     /// probe timeouts, about 80 ms even on loopback) would add that to every
     /// command; the close frame itself leaves within a millisecond or two.
     pub async fn close(&self) {
-        self.conn.close(codes::DONE, b"bye");
-        let _ = tokio::time::timeout(Duration::from_millis(25), self.endpoint.wait_idle()).await;
+        self.close_within(Duration::from_millis(25)).await;
     }
 
-    /// Opens a stream and sends `request` on it, without finishing it.
-    async fn open(
+    /// [`Client::close`], giving the close up to `linger` to leave.
+    pub async fn close_within(&self, linger: Duration) {
+        self.conn.close(codes::DONE, b"bye");
+        let _ = tokio::time::timeout(linger, self.endpoint.wait_idle()).await;
+    }
+
+    /// Opens a stream and sends `request` on it, without finishing it. Both
+    /// halves take from the `--limit`, if there is one.
+    pub(crate) async fn open(
         &self,
         request: &Request,
-    ) -> Result<(quinn::SendStream, quinn::RecvStream), RequestError> {
-        let (mut send, recv) = self.conn.open_bi().await?;
+    ) -> Result<(SendStream, RecvStream), RequestError> {
+        let (send, recv) = self.conn.open_bi().await?;
+        let mut send = Limited::new(send, self.limiter.clone());
         write_frame(&mut send, request).await?;
-        Ok((send, recv))
+        Ok((send, Limited::new(recv, self.limiter.clone())))
     }
 
     /// Sends `request` with no body and reads the answer frame.
-    async fn call(&self, request: &Request) -> Result<(Response, quinn::RecvStream), RequestError> {
+    pub(crate) async fn call(
+        &self,
+        request: &Request,
+    ) -> Result<(Response, RecvStream), RequestError> {
         let (mut send, mut recv) = self.open(request).await?;
         SendHalf::finish(&mut send);
         let response = read_answer(&mut recv).await?;
@@ -158,22 +197,6 @@ impl Client {
             Response::Stat { entry } => Ok(entry),
             other => Err(unexpected(other)),
         }
-    }
-
-    /// The entries of the directory `path`, in the server's order.
-    pub async fn list(&self, path: &RemotePath) -> Result<Vec<Entry>, RequestError> {
-        let request = Request::List {
-            path: path.to_wire(),
-        };
-        let (response, mut recv) = self.call(&request).await?;
-        if response != Response::Listing {
-            return Err(unexpected(response));
-        }
-        let mut entries = Vec::new();
-        while let Some(chunk) = read_frame::<ListChunk>(&mut recv).await? {
-            entries.extend(chunk.entries);
-        }
-        Ok(entries)
     }
 
     /// Creates a directory (with `parents`, like `mkdir -p`).
@@ -221,6 +244,25 @@ impl Client {
         }
     }
 
+    /// Presents the invite `token` to be added to the server's authorized
+    /// clients (under `name`, if the server finds it usable and free);
+    /// returns the name the server lists this client under, and whether it
+    /// may only read.
+    pub async fn enroll(
+        &self,
+        token: &str,
+        name: Option<&str>,
+    ) -> Result<(String, bool), RequestError> {
+        let request = Request::Enroll {
+            token: token.to_owned(),
+            name: name.map(str::to_owned),
+        };
+        match self.call(&request).await?.0 {
+            Response::Enrolled { name, read_only } => Ok((name, read_only)),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Downloads `remote` to the local file `local`, atomically and
     /// verified: the bytes go to the destination's partial file, whose
     /// BLAKE3 must match the server's before it is renamed over `local`.
@@ -233,6 +275,22 @@ impl Client {
         remote: &RemotePath,
         local: &Path,
         preserve_mode: bool,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Moved, RequestError> {
+        self.download_with(remote, local, preserve_mode, None, progress)
+            .await
+    }
+
+    /// [`Client::download`] of a file planned without asking the server
+    /// about it first (saving a round trip): `unseen` hears its size from the
+    /// answer, and with a quick check the download stops there when the
+    /// destination already holds the file.
+    pub(crate) async fn download_with(
+        &self,
+        remote: &RemotePath,
+        local: &Path,
+        preserve_mode: bool,
+        unseen: Option<Unseen<'_>>,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<Moved, RequestError> {
         let dest = local.to_owned();
@@ -263,6 +321,25 @@ impl Client {
         else {
             return Err(unexpected(answer));
         };
+        if let Some(unseen) = unseen {
+            (unseen.sized)(size);
+            if let Some(preserve) = unseen.quick_check {
+                let dest = local.to_owned();
+                let there = blocking(move || Ok(std::fs::metadata(dest).ok())).await?;
+                let theirs = Entry {
+                    name: String::new(),
+                    kind: ferry_proto::Kind::File,
+                    size,
+                    mtime,
+                    mode,
+                    target: None,
+                };
+                if there.is_some_and(|m| crate::skip::holds(&m, &theirs, preserve)) {
+                    RecvHalf::stop(&mut recv, codes::DONE);
+                    return Ok(Moved::skipped(size));
+                }
+            }
+        }
         let mut sink = sink;
         if from != offset {
             if from != 0 {
@@ -308,7 +385,7 @@ impl Client {
         let dest = local.to_owned();
         blocking(move || {
             let file = sink.into_file().map_err(RequestError::local(&dest))?;
-            partial.finish(file, mtime, preserve_mode.then_some(mode))
+            partial.finish(file, mtime, mode, preserve_mode)
         })
         .await?;
         Ok(Moved {
@@ -396,6 +473,8 @@ impl Client {
             hash: true,
             mtime,
             mode: preserve_mode.then_some(mode),
+            new_mode: (!preserve_mode).then_some(mode & 0o777),
+            size_unknown: false,
         });
         let (mut send, mut recv) = self.open(&request).await?;
         let body = size - offset;
@@ -449,7 +528,7 @@ where
 }
 
 /// Reads the answer frame; an error answer becomes [`RequestError::Remote`].
-async fn read_answer<R: RecvHalf>(recv: &mut R) -> Result<Response, RequestError> {
+pub(crate) async fn read_answer<R: RecvHalf>(recv: &mut R) -> Result<Response, RequestError> {
     match read_frame::<Response>(recv).await? {
         Some(Response::Error(e)) => Err(RequestError::Remote(e)),
         Some(response) => Ok(response),
@@ -457,7 +536,7 @@ async fn read_answer<R: RecvHalf>(recv: &mut R) -> Result<Response, RequestError
     }
 }
 
-fn unexpected(response: Response) -> RequestError {
+pub(crate) fn unexpected(response: Response) -> RequestError {
     match response {
         Response::Error(e) => RequestError::Remote(e),
         other => ProtocolError::Unexpected(Box::new(other)).into(),

@@ -3,6 +3,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
+use ferry_net::transport::TransportOptions;
 use ferry_proto::Fingerprint;
 use ferry_trust::{Identity, KnownHosts, PinVerifier};
 
@@ -51,6 +52,8 @@ pub struct ConnectOptions {
     pub timeout: Duration,
     /// The certificate this client presents, if any.
     pub identity: Option<Arc<Identity>>,
+    /// Transport choices: a cap on the rate this client sends and receives.
+    pub transport: TransportOptions,
 }
 
 /// Connects to `target`, verifying or pinning its certificate.
@@ -72,7 +75,11 @@ pub async fn connect(target: &Target, options: &ConnectOptions) -> Result<Client
         expected,
         ferry_net::transport::crypto_provider(),
     ));
-    let config = ferry_trust::client_config(verifier.clone(), options.identity.as_deref())?;
+    let config = ferry_trust::client_config(
+        verifier.clone(),
+        options.identity.as_deref(),
+        &options.transport,
+    )?;
 
     let bind: SocketAddr = if addr.is_ipv6() {
         (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
@@ -101,7 +108,22 @@ pub async fn connect(target: &Target, options: &ConnectOptions) -> Result<Client
             target: key.clone(),
             source,
         })?;
-    let conn = match tokio::time::timeout(options.timeout, connecting).await {
+    // Where the host says nothing listens there, fail at once rather than
+    // after the timeout.
+    let attempt = async {
+        tokio::select! {
+            done = tokio::time::timeout(options.timeout, connecting) => Some(done),
+            () = crate::probe::refused(addr) => None,
+        }
+    };
+    let Some(attempt) = attempt.await else {
+        endpoint.close(ferry_net::codes::DONE, b"");
+        return Err(ConnectError::PortUnreachable {
+            target: key,
+            port: target.port,
+        });
+    };
+    let conn = match attempt {
         Err(_) => {
             return Err(ConnectError::Timeout {
                 target: key,
@@ -123,9 +145,15 @@ pub async fn connect(target: &Target, options: &ConnectOptions) -> Result<Client
                         known_hosts: options.known_hosts.clone(),
                     },
                 },
-                _ => ConnectError::Handshake {
-                    target: key,
-                    source,
+                _ => match crate::error::refusal(&source) {
+                    Some(error) => ConnectError::Refused { target: key, error },
+                    None if crate::error::refused_before_handshake(&source) => {
+                        ConnectError::Busy { target: key }
+                    }
+                    None => ConnectError::Handshake {
+                        target: key,
+                        source,
+                    },
                 },
             })
         }

@@ -53,6 +53,15 @@ pub enum ConnectError {
         /// Why.
         source: quinn::ConnectionError,
     },
+    /// The host answered that nothing listens on the port (ICMP port
+    /// unreachable).
+    #[error("nothing listens on UDP port {port} of {target} (the host answered port unreachable)")]
+    PortUnreachable {
+        /// `host:port`.
+        target: String,
+        /// The port.
+        port: u16,
+    },
     /// Nobody answered in time.
     #[error("no answer from {target} within {}s", .after.as_secs())]
     Timeout {
@@ -107,6 +116,23 @@ pub enum ConnectError {
         /// Why.
         source: io::Error,
     },
+    /// The server turned the connection away before the handshake: it is
+    /// at its connection limit, or this address has too many connections
+    /// open.
+    #[error("{target} refused the connection: the server is at its connection limit, or this address has too many connections open")]
+    Busy {
+        /// `host:port`.
+        target: String,
+    },
+    /// The server closed the connection with its reason (not authorized, a
+    /// limit hit).
+    #[error("{target}: {error}")]
+    Refused {
+        /// `host:port`.
+        target: String,
+        /// The server's code and words.
+        error: WireError,
+    },
 }
 
 impl ConnectError {
@@ -118,6 +144,8 @@ impl ConnectError {
             | ConnectError::FingerprintMismatch { .. }
             | ConnectError::Untrusted { .. } => "untrusted",
             ConnectError::KnownHosts { .. } => "local",
+            ConnectError::Busy { .. } => ErrorCode::Busy.as_str(),
+            ConnectError::Refused { error, .. } => error.code.as_str(),
             _ => "connect",
         }
     }
@@ -173,6 +201,10 @@ pub enum RequestError {
     /// The connection went away.
     #[error("connection lost: {0}")]
     ConnectionLost(quinn::ConnectionError),
+    /// The server closed the connection, saying why: this client is not
+    /// (or no longer) authorized, or it hit a limit.
+    #[error(transparent)]
+    Refused(WireError),
     /// The server broke the protocol.
     #[error("protocol error: {0}")]
     Protocol(#[from] ProtocolError),
@@ -219,6 +251,37 @@ pub enum RequestError {
     /// The batch gave up before this file's turn (its connection was gone).
     #[error("not transferred: the connection was lost")]
     NotRun,
+    /// More entries than a listing or batch may hold, so that a server
+    /// cannot make the client's memory grow without bound.
+    #[error("{what}: more than {limit} entries; narrow it down (a subdirectory, a pattern, --exclude) or raise --max-files")]
+    TooMany {
+        /// What was being listed or planned.
+        what: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// A tree deeper than a walk may go.
+    #[error("{path}: deeper than {limit} directories; not descending further")]
+    TooDeep {
+        /// Where the walk stopped.
+        path: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// Two sources of one batch would be written to the same destination.
+    #[error("{first} and {second} would both be written to {dest}")]
+    Collision {
+        /// The destination.
+        dest: String,
+        /// One source.
+        first: String,
+        /// Another.
+        second: String,
+    },
+    /// Something that is neither a regular file nor a directory (a device,
+    /// a socket) where a file's bytes were to be read.
+    #[error("{0}: not a regular file")]
+    NotRegular(String),
     /// A task of this process failed: a bug.
     #[error("internal error: {0}")]
     Internal(String),
@@ -233,13 +296,17 @@ impl RequestError {
             RequestError::ConnectionLost(_) | RequestError::Reconnect(_) | RequestError::NotRun => {
                 "connect"
             }
+            RequestError::Refused(e) => e.code.as_str(),
             RequestError::Protocol(_) => ErrorCode::Protocol.as_str(),
             RequestError::Local { .. } => "local",
             RequestError::IsADirectory(_)
             | RequestError::NoMatch(_)
             | RequestError::BadPattern { .. }
             | RequestError::BadPath { .. }
-            | RequestError::Unnameable(_) => "usage",
+            | RequestError::Unnameable(_)
+            | RequestError::Collision { .. }
+            | RequestError::NotRegular(_) => "usage",
+            RequestError::TooMany { .. } | RequestError::TooDeep { .. } => "too_large",
             RequestError::Internal(_) => "internal",
             RequestError::HashMismatch(_) => ErrorCode::HashMismatch.as_str(),
         }
@@ -248,7 +315,10 @@ impl RequestError {
     /// Whether the connection itself is gone (so the next command should
     /// reconnect).
     pub fn is_connection_lost(&self) -> bool {
-        matches!(self, RequestError::ConnectionLost(_))
+        matches!(
+            self,
+            RequestError::ConnectionLost(_) | RequestError::Refused(_)
+        )
     }
 
     pub(crate) fn local(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> RequestError {
@@ -263,8 +333,36 @@ impl RequestError {
 
 impl From<quinn::ConnectionError> for RequestError {
     fn from(e: quinn::ConnectionError) -> Self {
-        RequestError::ConnectionLost(e)
+        match refusal(&e) {
+            Some(error) => RequestError::Refused(error),
+            None => RequestError::ConnectionLost(e),
+        }
     }
+}
+
+/// The server's words when it closed a connection to refuse or cut off the
+/// client (codes `UNAUTHORIZED` and `BUSY`).
+pub(crate) fn refusal(e: &quinn::ConnectionError) -> Option<WireError> {
+    let quinn::ConnectionError::ApplicationClosed(close) = e else {
+        return None;
+    };
+    let code = if close.error_code == ferry_net::codes::UNAUTHORIZED {
+        ErrorCode::Unauthorized
+    } else if close.error_code == ferry_net::codes::BUSY {
+        ErrorCode::Busy
+    } else {
+        return None;
+    };
+    Some(WireError::new(
+        code,
+        String::from_utf8_lossy(&close.reason).into_owned(),
+    ))
+}
+
+/// Whether the server refused the connection before the handshake.
+pub(crate) fn refused_before_handshake(e: &quinn::ConnectionError) -> bool {
+    matches!(e, quinn::ConnectionError::ConnectionClosed(close)
+        if close.error_code == quinn::TransportErrorCode::CONNECTION_REFUSED)
 }
 
 impl From<StreamError> for RequestError {

@@ -15,7 +15,12 @@
 //!
 //! The server is trusted only through its pinned certificate fingerprint;
 //! the TLS handshake signature is still verified, so a server must hold the
-//! pinned certificate's key. No request is sent before trust is settled.
+//! pinned certificate's key. No request is sent before trust is settled
+//! (an invite token included: [`Client::enroll`] runs on a connection whose
+//! server matched its pin). The client presents its own identity
+//! ([`ConnectOptions::identity`]); a server that refuses it closes the
+//! connection with its reason, reported as [`RequestError::Refused`] or
+//! [`ConnectError::Refused`].
 //! Downloads are written to a partial file beside the destination and
 //! renamed over it only once every byte arrived and hashes (BLAKE3) to what
 //! the server computed, so an interrupted or damaged download never
@@ -28,7 +33,10 @@ pub mod connect;
 mod error;
 pub mod glob;
 mod link;
+mod listing;
 mod partial;
+mod pipe;
+mod probe;
 mod skip;
 mod target;
 pub mod transfer;
@@ -36,9 +44,12 @@ pub mod transfer;
 pub use client::{Client, Moved, OVERLAP};
 pub use connect::{connect, ConnectOptions, Trust};
 pub use error::{ConnectError, ProtocolError, RequestError};
+pub use listing::{Listing, MAX_LIST_ENTRIES};
+pub use pipe::StreamMeta;
 pub use target::{Target, TargetParseError};
 pub use transfer::{
-    Observer, Options as TransferOptions, Plan, Summary, DEFAULT_JOBS, DEFAULT_RETRIES,
+    Filter, LocalDest, Observer, Options as TransferOptions, Plan, RemoteDest, Summary,
+    DEFAULT_JOBS, DEFAULT_RETRIES,
 };
 
 pub use ferry_proto::{

@@ -84,23 +84,30 @@ impl LocalPartial {
         Ok((partial, file, 0))
     }
 
-    /// Gives the finished `file` its modification time (and permission bits
-    /// when kept), then renames it over the destination. Blocking.
+    /// Gives the finished `file` its modification time and permission bits,
+    /// then renames it over the destination. The bits are the source's
+    /// `mode` exactly with `preserve`; otherwise a new file gets them less
+    /// the umask and a file being replaced keeps its own, as with cp and
+    /// scp. Blocking.
     pub(crate) fn finish(
         mut self,
         file: File,
         mtime: Option<Timestamp>,
-        mode: Option<u32>,
+        mode: u32,
+        preserve: bool,
     ) -> Result<(), RequestError> {
         let fail = RequestError::local(&self.dest);
         if let Some(t) = mtime.and_then(Timestamp::to_system) {
             file.set_times(FileTimes::new().set_modified(t))
                 .map_err(RequestError::local(&self.dest))?;
         }
-        if let Some(mode) = mode {
-            file.set_permissions(std::fs::Permissions::from_mode(mode & 0o777))
-                .map_err(RequestError::local(&self.dest))?;
-        }
+        let bits = match std::fs::symlink_metadata(&self.dest) {
+            _ if preserve => mode & 0o777,
+            Ok(old) if old.is_file() => old.permissions().mode() & 0o777,
+            _ => mode & 0o777 & !ferry_net::file::umask(),
+        };
+        file.set_permissions(std::fs::Permissions::from_mode(bits))
+            .map_err(RequestError::local(&self.dest))?;
         std::fs::rename(&self.path, &self.dest).map_err(fail)?;
         self.done = true;
         // Closing releases the lock, after the rename.

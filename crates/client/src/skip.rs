@@ -3,17 +3,36 @@
 //! uploads a survey of what the server holds at each destination (the file,
 //! for the check, and its partial file, to resume).
 
-use std::{collections::BTreeMap, fs::File, path::PathBuf, sync::Arc};
+use std::{
+    collections::BTreeMap, fs::File, os::unix::fs::PermissionsExt, path::PathBuf, sync::Arc,
+};
 
 use ferry_proto::{partial_name, Entry, Kind, RemotePath, Timestamp};
 use tokio::task::JoinSet;
 
-use crate::{transfer::FileJob, Client, RequestError};
+use crate::{
+    transfer::{FileJob, Options},
+    Client, RequestError,
+};
 
 /// Directories that receive more files than this are listed once; for
 /// fewer, each file (and its partial) is looked up on its own, so that a
 /// huge directory is not listed for one file.
 const LIST_ABOVE: usize = 16;
+
+/// Whether the local file `meta` already holds the remote file `theirs`, by
+/// the quick check (and its permission bits, with `preserve`).
+pub(crate) fn holds(meta: &std::fs::Metadata, theirs: &Entry, preserve: bool) -> bool {
+    let mtime = meta.modified().ok().and_then(Timestamp::from_system);
+    meta.is_file()
+        && (!preserve || same_bits(Some(theirs.mode), Some(meta.permissions().mode())))
+        && quick_same(theirs.size, theirs.mtime, meta.len(), mtime)
+}
+
+/// Whether two permission-bit sets agree (both known).
+fn same_bits(a: Option<u32>, b: Option<u32>) -> bool {
+    matches!((a, b), (Some(a), Some(b)) if a & 0o777 == b & 0o777)
+}
 
 /// rsync's quick check: the same size, and modification times that agree to
 /// the second.
@@ -28,11 +47,11 @@ fn quick_same(
 
 impl Client {
     /// For a download: whether the local destination already holds the
-    /// remote file.
+    /// remote file (with `-p`, with the same permission bits too).
     pub(crate) async fn already_local(
         &self,
         job: &FileJob,
-        checksum: bool,
+        opts: &Options,
     ) -> Result<bool, RequestError> {
         let local = job.local.clone();
         let meta = tokio::task::spawn_blocking(move || std::fs::metadata(local))
@@ -42,7 +61,10 @@ impl Client {
         if !meta.is_file() || meta.len() != job.size {
             return Ok(false);
         }
-        if !checksum {
+        if opts.preserve_mode && !same_bits(job.mode, Some(meta.permissions().mode())) {
+            return Ok(false);
+        }
+        if !opts.checksum {
             let mtime = meta.modified().ok().and_then(Timestamp::from_system);
             return Ok(quick_same(job.size, job.mtime, meta.len(), mtime));
         }
@@ -51,11 +73,12 @@ impl Client {
     }
 
     /// For an upload: whether the server's destination (as surveyed)
-    /// already holds the local file.
+    /// already holds the local file (with `-p`, with the same permission
+    /// bits too).
     pub(crate) async fn already_remote(
         &self,
         job: &FileJob,
-        checksum: bool,
+        opts: &Options,
     ) -> Result<bool, RequestError> {
         let Some(dest) = &job.dest else {
             return Ok(false);
@@ -63,7 +86,10 @@ impl Client {
         if dest.kind != Kind::File || dest.size != job.size {
             return Ok(false);
         }
-        if !checksum {
+        if opts.preserve_mode && !same_bits(job.mode, Some(dest.mode)) {
+            return Ok(false);
+        }
+        if !opts.checksum {
             return Ok(quick_same(job.size, job.mtime, dest.size, dest.mtime));
         }
         let (theirs, ours) = tokio::join!(self.sum(&job.remote), hash_local(job.local.clone()));

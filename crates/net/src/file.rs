@@ -110,6 +110,11 @@ impl ChunkSource for FileSource {
 pub struct FileSink {
     file: Option<File>,
     hasher: Option<Box<blake3::Hasher>>,
+    /// Where a batch of the stream's small chunks (one per packet) is
+    /// gathered when hashing: BLAKE3 hashes many 1 KiB chunks at once with
+    /// SIMD only when they come in one slice, and a packet-sized piece at a
+    /// time it is about three times slower than a copy and one update.
+    gathered: Vec<u8>,
 }
 
 impl FileSink {
@@ -119,6 +124,7 @@ impl FileSink {
         FileSink {
             file: Some(file),
             hasher: hash.then(|| Box::new(blake3::Hasher::new())),
+            gathered: Vec::new(),
         }
     }
 
@@ -136,6 +142,7 @@ impl FileSink {
         let sink = FileSink {
             file: Some(file),
             hasher: Some(hasher),
+            gathered: Vec::new(),
         };
         Ok((sink, prefix))
     }
@@ -145,6 +152,7 @@ impl FileSink {
         FileSink {
             file: None,
             hasher: None,
+            gathered: Vec::new(),
         }
     }
 
@@ -165,19 +173,27 @@ impl ChunkSink for FileSink {
     async fn write(&mut self, chunks: Vec<Bytes>) -> io::Result<()> {
         let mut file = self.file.take().ok_or_else(closed)?;
         let mut hasher = self.hasher.take();
-        let (file, hasher, written) = tokio::task::spawn_blocking(move || {
-            let written = write_all_vectored(&mut file, &chunks);
-            if let (Ok(()), Some(h)) = (&written, hasher.as_mut()) {
-                chunks.iter().for_each(|c| {
-                    h.update(c);
-                });
-            }
-            (file, hasher, written)
+        let mut gathered = std::mem::take(&mut self.gathered);
+        let (file, hasher, gathered, written) = tokio::task::spawn_blocking(move || {
+            let written = match hasher.as_mut() {
+                Some(h) => {
+                    gathered.clear();
+                    chunks.iter().for_each(|c| gathered.extend_from_slice(c));
+                    let written = file.write_all(&gathered);
+                    if written.is_ok() {
+                        h.update(&gathered);
+                    }
+                    written
+                }
+                None => write_all_vectored(&mut file, &chunks),
+            };
+            (file, hasher, gathered, written)
         })
         .await
         .map_err(io::Error::other)?;
         self.file = Some(file);
         self.hasher = hasher;
+        self.gathered = gathered;
         written
     }
 }
@@ -247,6 +263,23 @@ pub fn write_all_vectored(file: &mut File, bufs: &[Bytes]) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The process's umask: what new files do not get of the bits asked for.
+/// Read once; 022 where the system does not say (`/proc` missing).
+pub fn umask() -> u32 {
+    static UMASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *UMASK.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Umask:"))
+                    .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+            })
+            .unwrap_or(0o022)
+    })
 }
 
 #[cfg(test)]

@@ -39,8 +39,9 @@ pub async fn write_frame<T: Serialize>(
 }
 
 /// Reads one frame; `Ok(None)` when the stream finished cleanly before its
-/// first byte. The length is checked against the limit before the body's
-/// buffer is allocated.
+/// first byte. The length is checked against the limit first, and the body's
+/// buffer grows with the bytes that actually arrive: a peer that announces a
+/// large frame and sends nothing costs nothing.
 pub async fn read_frame<T: DeserializeOwned>(
     recv: &mut impl RecvHalf,
 ) -> Result<Option<T>, FrameIoError> {
@@ -49,9 +50,12 @@ pub async fn read_frame<T: DeserializeOwned>(
         return Ok(None);
     }
     let len = frame::body_len(prefix)?;
-    let mut body = vec![0u8; len];
-    if !read_exact(recv, &mut body).await? && len > 0 {
-        return Err(FrameIoError::Truncated);
+    let mut body = Vec::new();
+    while body.len() < len {
+        match recv.read_chunk(len - body.len()).await? {
+            Some(chunk) => body.extend_from_slice(&chunk),
+            None => return Err(FrameIoError::Truncated),
+        }
     }
     Ok(Some(frame::decode_body(&body)?))
 }

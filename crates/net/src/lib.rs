@@ -1,5 +1,8 @@
 //! # ferry-net: the QUIC plumbing that client and server share
 //!
+//! - [`congestion`]: ferry's congestion controller, which models the path's
+//!   bottleneck bandwidth and RTT instead of halving on every loss, and the
+//!   `--limit` rate cap.
 //! - [`stream`]: the [`SendHalf`] and [`RecvHalf`] traits that handlers and
 //!   pumps are written against, implemented for quinn's streams and for an
 //!   in-memory [`stream::pipe`] that unit tests use.
@@ -10,9 +13,10 @@
 //!   network work, with memory bounded per stream whatever the file size.
 //! - [`file`](mod@file): local files as chunk sources and sinks, one trip to the
 //!   blocking pool per chunk.
+//! - [`limit`]: `--limit`, a token bucket the byte streams of one end share.
 //! - [`transport`]: the transport parameters (flow-control windows, stream
-//!   limits, timeouts), the UDP socket set-up and the crypto provider, so both
-//!   ends are tuned in one place.
+//!   limits, timeouts, the controller), the UDP socket set-up and the crypto
+//!   provider, so both ends are tuned in one place.
 //!
 //! ## Security
 //!
@@ -20,8 +24,10 @@
 //! [`ferry_proto::MAX_FRAME_LEN`] before a buffer is allocated, and a received
 //! file is refused as soon as it carries more bytes than were declared.
 
+pub mod congestion;
 pub mod file;
 pub mod framed;
+pub mod limit;
 pub mod pump;
 pub mod stream;
 pub mod transport;
@@ -45,4 +51,10 @@ pub mod codes {
     pub const CANCELLED: VarInt = VarInt::from_u32(3);
     /// The server is shutting down.
     pub const SHUTDOWN: VarInt = VarInt::from_u32(4);
+    /// The client is not (or no longer) authorized; the close reason says
+    /// why and what to do.
+    pub const UNAUTHORIZED: VarInt = VarInt::from_u32(5);
+    /// A limit on connections or requests was hit; the close reason or the
+    /// answer says which.
+    pub const BUSY: VarInt = VarInt::from_u32(6);
 }

@@ -157,6 +157,27 @@ where
     Ok(total)
 }
 
+/// Receives bytes from `recv` into `sink` until the stream's FIN, for a
+/// sender that did not know the size; returns how many arrived. Fails like
+/// [`recv_into`] when the stream breaks or, with `stall`, goes quiet: only a
+/// FIN ends it well.
+pub async fn recv_to_fin<R, K>(
+    recv: &mut R,
+    sink: &mut K,
+    stall: Option<Duration>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<u64, PumpError<K::Error>>
+where
+    R: RecvHalf,
+    K: ChunkSink,
+{
+    match recv_into(recv, sink, u64::MAX, stall, progress).await {
+        // No stream carries 2^64 bytes: the end came first, with a FIN.
+        Err(PumpError::Truncated { got, .. }) | Ok(got) => Ok(got),
+        Err(e) => Err(e),
+    }
+}
+
 /// Reads chunks until about [`CHUNK_SIZE`] bytes are gathered, `expected`
 /// bytes are in, or the stream ends; `None` when there was nothing more.
 /// A failure ends the batch (what came before it is still returned) and is
@@ -372,6 +393,36 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, PumpError::Storage("short")));
+    }
+
+    #[tokio::test]
+    async fn a_stream_of_unknown_size_ends_only_with_fin() {
+        let src = data(CHUNK_SIZE * 2 + 3);
+        let (mut send, mut recv) = pipe(4);
+        let sent = src.clone();
+        let sender = tokio::spawn(async move {
+            send.write_all(&sent).await.unwrap();
+            send.finish();
+        });
+        let mut sink = Mem {
+            data: Vec::new(),
+            at: 0,
+        };
+        let got = recv_to_fin(&mut recv, &mut sink, None, &|_| {})
+            .await
+            .unwrap();
+        sender.await.unwrap();
+        assert_eq!(got, src.len() as u64);
+        assert!(sink.data == src);
+
+        // A reset is a failure, not a short file.
+        let (mut send, mut recv) = pipe(4);
+        send.write_all(b"abc").await.unwrap();
+        send.reset(crate::codes::CANCELLED);
+        let err = recv_to_fin(&mut recv, &mut sink, None, &|_| {})
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PumpError::Stream(_)), "{err:?}");
     }
 
     #[tokio::test(start_paused = true)]

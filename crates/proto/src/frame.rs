@@ -178,6 +178,7 @@ mod tests {
             size: 9,
             mtime: Some(Timestamp { secs: 1, nanos: 2 }),
             mode: 0o644,
+            target: Some("t".into()),
         };
         let seeds = [
             encode(&Request::Put(PutRequest {
@@ -188,6 +189,8 @@ mod tests {
                 hash: true,
                 mtime: Some(Timestamp { secs: 5, nanos: 6 }),
                 mode: Some(0o600),
+                new_mode: None,
+                size_unknown: false,
             }))
             .unwrap(),
             encode(&Request::Rename {

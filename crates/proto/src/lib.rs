@@ -19,11 +19,14 @@
 //!
 //! One request is one client-opened bidirectional stream. The client writes a
 //! request frame; for [`Request::Put`] exactly `size - offset` file bytes
-//! follow (and, when it set `hash`, a [`Trailer`] frame), then FIN. The
-//! server answers with one response frame; after [`Response::File`] exactly
+//! follow (and, when it set `hash`, a [`Trailer`] frame), then FIN; with
+//! `size_unknown` (a pipe) the bytes simply run until FIN, and a reset
+//! instead commits nothing. The server answers with one response frame; after [`Response::File`] exactly
 //! `size - offset` bytes follow (then a [`Trailer`] when it says so), after
 //! [`Response::Listing`] a sequence of [`ListChunk`] frames follows; FIN
-//! ends both.
+//! ends both. A listing's chunks hold at most [`LIST_CHUNK_ENTRIES`]
+//! entries and fit a frame, so a reader can consume a directory of any
+//! size in bounded memory.
 //!
 //! ## Verification and resume
 //!

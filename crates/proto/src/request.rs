@@ -74,6 +74,17 @@ pub enum Request {
         /// Root-relative path of the file.
         path: String,
     },
+    /// Add this client to the server's authorized clients with a one-time
+    /// invite token, answered by [`crate::Response::Enrolled`]. The only
+    /// request a server accepts from a client it does not know yet.
+    Enroll {
+        /// The token `ferry invite` printed.
+        token: String,
+        /// The name the client asks to be listed under; the server makes it
+        /// unique, or picks one when there is none.
+        #[serde(default)]
+        name: Option<String>,
+    },
 }
 
 /// An upload: the file bytes follow the request frame until FIN.
@@ -99,9 +110,23 @@ pub struct PutRequest {
     /// Modification time to give the file.
     #[serde(default)]
     pub mtime: Option<Timestamp>,
-    /// Unix permission bits to give the file.
+    /// Unix permission bits to give the file, exactly (`-p`).
     #[serde(default)]
     pub mode: Option<u32>,
+    /// Without `mode`: the source's permission bits, for a file that does
+    /// not exist yet, which gets them less the server's umask (as with scp
+    /// and sftp); a file that exists keeps its own bits. Servers that do not
+    /// know the field give new files their default bits.
+    #[serde(default)]
+    pub new_mode: Option<u32>,
+    /// The sender does not know the size (a pipe, stdin): `size` is ignored,
+    /// the bytes run until the stream's FIN, which alone commits them (a
+    /// reset or a lost connection leaves nothing), and no trailer follows
+    /// (`hash` and `offset` must be unset). A server that does not know the
+    /// field sees more bytes than the declared size 0 and refuses the upload,
+    /// so nothing is ever committed short.
+    #[serde(default)]
+    pub size_unknown: bool,
 }
 
 impl Request {
@@ -117,6 +142,7 @@ impl Request {
             Request::Get { .. } => "get",
             Request::Put(_) => "put",
             Request::Sum { .. } => "sum",
+            Request::Enroll { .. } => "enroll",
         }
     }
 }
@@ -159,7 +185,17 @@ mod tests {
                     nanos: 999_999_999,
                 }),
                 mode: Some(0o644),
+                new_mode: None,
+                size_unknown: false,
             }),
+            Request::Enroll {
+                token: "tok".into(),
+                name: Some("alice@laptop".into()),
+            },
+            Request::Enroll {
+                token: "tok".into(),
+                name: None,
+            },
         ];
         for req in all {
             let bytes = encode(&req).unwrap();
@@ -181,6 +217,19 @@ mod tests {
                 hash: false,
             }
         );
+    }
+
+    #[test]
+    fn a_put_in_the_older_layout_decodes_with_defaults() {
+        // {"op": "put", "path": "/f", "size": 3}: no offset, hash, mode,
+        // new_mode or size_unknown, as older clients send it.
+        let body = b"\xa3\x62op\x63put\x64path\x62/f\x64size\x03";
+        let req: Request = crate::frame::decode_body(body).unwrap();
+        let Request::Put(put) = req else {
+            panic!("{req:?}")
+        };
+        assert_eq!((put.size, put.new_mode, put.size_unknown), (3, None, false));
+        assert_eq!((put.offset, put.hash, put.mode), (0, false, None));
     }
 
     #[test]

@@ -43,6 +43,13 @@ pub enum Response {
         /// BLAKE3 of its bytes.
         hash: Digest,
     },
+    /// The client is enrolled: the server lists it under `name`.
+    Enrolled {
+        /// Its name in the server's authorized clients.
+        name: String,
+        /// Whether it may only read.
+        read_only: bool,
+    },
     /// The operation failed.
     Error(WireError),
 }
@@ -67,6 +74,13 @@ pub struct Entry {
     pub mtime: Option<Timestamp>,
     /// Unix permission bits (0 where unknown).
     pub mode: u32,
+    /// Where a symbolic link points, as stored in the link, when this path
+    /// is one. In a listing its kind is then [`Kind::Symlink`]; in a `stat`
+    /// answer, which follows links, the kind is what it leads to, or
+    /// [`Kind::Symlink`] when it leads nowhere the server can go. Absent
+    /// from older servers' answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 /// The kind of a directory entry.
@@ -254,6 +268,7 @@ mod tests {
                 nanos: 5,
             }),
             mode: 0o100644,
+            target: None,
         };
         let all = [
             Response::Ok,
@@ -271,6 +286,10 @@ mod tests {
             Response::Sum {
                 size: 5,
                 hash: Digest([3; 32]),
+            },
+            Response::Enrolled {
+                name: "alice".into(),
+                read_only: true,
             },
             Response::Error(WireError::new(ErrorCode::NotEmpty, "dir not empty")),
         ];
@@ -296,11 +315,38 @@ mod tests {
                 nanos: 999_999_999,
             }),
             mode: u32::MAX,
+            target: None,
         };
         let chunk = ListChunk {
             entries: vec![entry; crate::LIST_CHUNK_ENTRIES],
         };
         assert!(encode(&chunk).is_ok());
+    }
+
+    #[test]
+    fn link_targets_are_optional_both_ways() {
+        // An entry from an older server, without `target`.
+        let old = Entry {
+            name: "l".into(),
+            kind: Kind::Symlink,
+            size: 3,
+            mtime: None,
+            mode: 0o777,
+            target: None,
+        };
+        let bytes = encode(&old).unwrap();
+        assert_eq!(decode::<Entry>(&bytes).unwrap().unwrap().0, old);
+        let new = Entry {
+            target: Some("../a b".into()),
+            ..old.clone()
+        };
+        let bytes = encode(&new).unwrap();
+        assert_eq!(decode::<Entry>(&bytes).unwrap().unwrap().0, new);
+        // {"name": "l", "kind": "symlink", "size": 3, "mtime": null,
+        //  "mode": 511, "extra": 1}: unknown fields from newer peers are
+        // ignored.
+        let body = b"\xa6\x64name\x61l\x64kind\x67symlink\x64size\x03\x65mtime\xf6\x64mode\x19\x01\xff\x65extra\x01";
+        assert_eq!(decode_body::<Entry>(body).unwrap(), old);
     }
 
     #[test]

@@ -4,11 +4,19 @@
 //!   identity (with `ferry-trust`) and binds the endpoint; [`Server::run`] accepts connections
 //!   until its shutdown future resolves, then lets requests in flight finish.
 //! - `connection`: one task per connection, which settles who the peer is
-//!   and builds its [`context::Context`]; one task per request stream.
+//!   (admitted with its name and rights, or refused in words, or let enroll
+//!   while an invite is open) and builds its [`context::Context`]; one task
+//!   per request stream.
+//! - `clients`: the authorized clients (re-read when the file changes;
+//!   revoked clients' connections closed), the caps on connections and
+//!   requests in flight per client and per address, enrollment and its
+//!   rate limit.
+//! - `budget`: the memory budget file data is charged to, per client and
+//!   server-wide; `watchdog`: answers nobody takes are abandoned.
 //! - `request`: reads a request header (within a time limit) and dispatches
 //!   it to its operation.
 //! - `ops/`: one file per operation (`stat`, `list`, `mkdir`, `rmdir`,
-//!   `remove`, `rename`, `get`, `put`, `sum`), each generic over the stream halves
+//!   `remove`, `rename`, `get`, `put`, `sum`, `enroll`), each generic over the stream halves
 //!   and unit-tested over in-memory pipes.
 //! - [`context`]: what every request of a connection is served with: the
 //!   storage, the peer and its rights, the limits.
@@ -18,7 +26,12 @@
 //!
 //! ## Security assumptions
 //!
-//! Peers are untrusted. Every path is parsed into a [`ferry_proto::RemotePath`]
+//! Peers are untrusted. A peer whose certificate fingerprint is not in
+//! `authorized_clients` (unless the server admits anyone) reaches no storage
+//! call: it is held to QUIC's smallest limits and closed after at most one
+//! enrollment request. Admitted clients are capped in connections and
+//! requests in flight, and the file data held for them is charged to a
+//! budget, so memory stays bounded whatever they do. Every path is parsed into a [`ferry_proto::RemotePath`]
 //! before use and then resolved by [`storage`] beneath the root (locally
 //! with cap-std, which also refuses symlinks that lead out; in a bucket as
 //! keys under the served prefix, where no name of a validated path can
@@ -29,11 +42,14 @@
 //! path state. Uploads become visible only when complete. No handler holds a
 //! blocking thread while it waits for the network.
 
+mod budget;
+mod clients;
 mod connection;
 pub mod context;
 mod ops;
 mod request;
 pub mod server;
 pub mod storage;
+mod watchdog;
 
 pub use server::{Config, Root, Server, ServerError};

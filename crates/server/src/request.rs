@@ -7,11 +7,13 @@ use ferry_proto::{ErrorCode, FrameError, Request, Response, WireError};
 use crate::{
     context::Context,
     ops::{self, parse, Failure, Outcome},
+    watchdog::Watched,
 };
 
 /// Serves one request stream to its end.
-pub(crate) async fn serve<S: SendHalf, R: RecvHalf>(ctx: &Context, mut send: S, mut recv: R) {
+pub(crate) async fn serve<S: SendHalf, R: RecvHalf>(ctx: &Context, send: S, mut recv: R) {
     let peer = &ctx.peer;
+    let mut send = Watched::new(send, ctx.limits.stall_timeout, peer.clone());
     let timeout = ctx.limits.header_timeout;
     let header = tokio::time::timeout(timeout, read_frame::<Request>(&mut recv)).await;
     let Ok(header) = header else {
@@ -112,7 +114,10 @@ async fn dispatch<S: SendHalf, R: RecvHalf>(
         Request::Sum { path } => ops::sum::serve(ctx, parse(&path)?, send).await,
         Request::Put(put) => {
             let path = parse(&put.path)?;
-            ops::put::serve(ctx, path, put, send, recv).await
+            ops::put::serve(ctx, path, put, send, &mut ctx.budget.charged(recv)).await
+        }
+        Request::Enroll { token, name } => {
+            ops::enroll::serve(ctx.clients.as_ref(), &ctx.peer, token, name, send).await
         }
     }
 }

@@ -1,6 +1,13 @@
-//! The endpoint: binding, accepting, and shutting down gracefully.
+//! The endpoint: binding, accepting (within the per-address cap), keeping
+//! the authorized clients fresh, and shutting down gracefully.
 
-use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{atomic::AtomicUsize, atomic::Ordering, Arc},
+    time::Duration,
+};
 
 use ferry_proto::{Fingerprint, RemotePath};
 use tokio::{
@@ -8,9 +15,12 @@ use tokio::{
     task::JoinSet,
 };
 
-use ferry_trust::{IdentityError, Role, TlsError};
+use ferry_net::{limit::Limiter, transport::TransportOptions};
+use ferry_trust::{ClientVerifier, ClientsError, IdentityError, Role, TlsError};
 
 use crate::{
+    clients::Clients,
+    connection::Shared,
     context::Limits,
     storage::{LocalStorage, S3Config, S3Limits, S3Storage, Storage},
 };
@@ -24,6 +34,8 @@ pub const PARTIALS_TTL: Duration = Duration::from_secs(24 * 3600);
 /// How often the server looks for partial files older than their limit
 /// (also once at start).
 pub const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+/// How often the authorized clients file is checked for changes.
+pub const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What a server serves.
 #[derive(Debug, Clone)]
@@ -41,13 +53,21 @@ pub struct Config {
     pub root: Root,
     /// The UDP address to listen on; port 0 picks a free port.
     pub listen: SocketAddr,
-    /// Where the certificate and key are kept. Every gateway of one bucket
-    /// is given the same directory, so that all of them present the same
-    /// identity.
+    /// The state directory: the certificate and key, the authorized
+    /// clients and the invites. Every gateway of one bucket is given the
+    /// same directory, so that all of them present the same identity and
+    /// admit the same clients.
     pub certs: PathBuf,
     /// How long interrupted uploads' partial files are kept for a resume
     /// ([`PARTIALS_TTL`] by default).
     pub partials_ttl: Duration,
+    /// Transport choices: a cap on the rate the server sends at.
+    pub transport: TransportOptions,
+    /// Admit any client, with or without a certificate (listed clients keep
+    /// their names and rights).
+    pub allow_anyone: bool,
+    /// Refuse every change to the tree, whoever asks.
+    pub read_only: bool,
 }
 
 /// Why the server could not start.
@@ -75,6 +95,9 @@ pub enum ServerError {
     /// TLS set-up failed.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The authorized clients could not be read.
+    #[error(transparent)]
+    Clients(#[from] ClientsError),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {error}")]
     Bind {
@@ -91,7 +114,10 @@ pub struct Server {
     endpoint: quinn::Endpoint,
     storage: Arc<dyn Storage>,
     limits: Limits,
+    limiter: Option<Arc<Limiter>>,
     partials_ttl: Duration,
+    clients: Arc<Clients>,
+    transport: TransportOptions,
     fingerprint: Fingerprint,
     generated: bool,
     served: String,
@@ -122,7 +148,17 @@ impl Server {
             }
         };
         let identity = ferry_trust::load_or_generate(&config.certs, Role::Server)?;
-        let server_config = ferry_trust::server_config(&identity, None)?;
+        let limits = Limits::default();
+        let clients = Clients::open(
+            &config.certs,
+            config.allow_anyone,
+            config.read_only,
+            limits.clone(),
+        )?;
+        raise_open_files_limit();
+        let verifier = ClientVerifier::new(ferry_net::transport::crypto_provider());
+        let server_config =
+            ferry_trust::server_config(&identity, Some(Arc::new(verifier)), &config.transport)?;
         let bind_err = |error| ServerError::Bind {
             addr: config.listen,
             error,
@@ -139,7 +175,13 @@ impl Server {
         Ok(Server {
             endpoint,
             storage,
-            limits: Limits::default(),
+            limits,
+            clients,
+            limiter: config
+                .transport
+                .rate_limit
+                .map(|limit| Arc::new(Limiter::new(limit))),
+            transport: config.transport.clone(),
             partials_ttl: config.partials_ttl,
             fingerprint: identity.fingerprint,
             generated: identity.generated,
@@ -185,6 +227,11 @@ impl Server {
         &self.served
     }
 
+    /// How many clients the authorized clients file lists.
+    pub fn authorized_clients(&self) -> usize {
+        self.clients.listed()
+    }
+
     /// Serves until `shutdown` resolves; then refuses new connections and
     /// streams, gives requests in flight [`SHUTDOWN_GRACE`] to finish, and
     /// closes the endpoint.
@@ -192,6 +239,16 @@ impl Server {
         let sweeper = tokio::spawn(sweep_partials(self.storage.clone(), self.partials_ttl));
         let (stop_tx, stop_rx) = watch::channel(false);
         let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let shared = Arc::new(Shared {
+            storage: self.storage.clone(),
+            limits: self.limits.clone(),
+            clients: self.clients.clone(),
+            limiter: self.limiter.clone(),
+            transport: self.transport.clone(),
+            handshaking: AtomicUsize::new(0),
+        });
+        let mut validating = false;
+        let reloader = tokio::spawn(keep_clients_fresh(self.clients.clone()));
         let mut connections = JoinSet::new();
         tokio::pin!(shutdown);
         loop {
@@ -199,22 +256,48 @@ impl Server {
                 () = &mut shutdown => break,
                 incoming = self.endpoint.accept() => {
                     let Some(incoming) = incoming else { break };
+                    let remote = incoming.remote_address();
+                    let pending = shared.handshaking.load(Ordering::Relaxed);
+                    if pending >= self.limits.handshakes_before_retry {
+                        if !validating {
+                            validating = true;
+                            tracing::warn!(
+                                "{pending} handshakes in progress: new peers must first prove their address (QUIC Retry)"
+                            );
+                        }
+                        if !incoming.remote_address_validated() && incoming.may_retry() {
+                            let _ = incoming.retry();
+                            continue;
+                        }
+                    } else {
+                        validating = false;
+                    }
                     let Ok(permit) = limit.clone().try_acquire_owned() else {
-                        tracing::warn!(remote = %incoming.remote_address(), "refused: too many connections");
+                        tracing::warn!(peer = %remote, "refused: too many connections ({MAX_CONNECTIONS})");
+                        incoming.refuse();
+                        continue;
+                    };
+                    let Some(slot) = self.clients.address_slot(remote.ip()) else {
+                        tracing::warn!(
+                            peer = %remote,
+                            "refused: too many connections from this address ({})",
+                            self.limits.connections_per_address
+                        );
                         incoming.refuse();
                         continue;
                     };
                     connections.spawn(crate::connection::serve(
                         incoming,
-                        self.storage.clone(),
-                        self.limits.clone(),
+                        shared.clone(),
                         stop_rx.clone(),
                         permit,
+                        slot,
                     ));
                 }
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
             }
         }
+        reloader.abort();
         tracing::info!(
             "shutting down: waiting up to {}s for {} connection(s)",
             SHUTDOWN_GRACE.as_secs(),
@@ -249,18 +332,44 @@ async fn sweep_partials(storage: Arc<dyn Storage>, ttl: Duration) {
             Ok(0) => {}
             Ok(n) => tracing::info!(
                 "removed {n} partial file(s) untouched for over {}",
-                humanize(ttl)
+                ferry_trust::invites::human_duration(ttl)
             ),
             Err(e) => tracing::warn!("sweeping partial files: {e}"),
         }
     }
 }
 
-fn humanize(d: Duration) -> String {
-    let secs = d.as_secs();
-    match secs {
-        s if s % 3600 == 0 => format!("{} h", s / 3600),
-        s if s % 60 == 0 => format!("{} min", s / 60),
-        s => format!("{s} s"),
+/// Re-reads the authorized clients whenever the file changes (checked every
+/// [`RELOAD_INTERVAL`]), closing the connections of revoked clients.
+async fn keep_clients_fresh(clients: Arc<Clients>) {
+    let mut tick = tokio::time::interval(RELOAD_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let clients = clients.clone();
+        match tokio::task::spawn_blocking(move || clients.reload()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("cannot re-read the authorized clients: {e}"),
+            Err(e) => tracing::warn!("re-reading the authorized clients failed: {e}"),
+        }
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit: each upload and
+/// download holds a file open, and the usual default of 1024 is soon
+/// reached by a few busy clients.
+fn raise_open_files_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        let from = limit.current;
+        limit.current = limit.maximum;
+        match setrlimit(Resource::Nofile, limit) {
+            Ok(()) => tracing::debug!(
+                "open files limit raised from {from:?} to {:?}",
+                limit.current
+            ),
+            Err(e) => tracing::debug!("cannot raise the open files limit: {e}"),
+        }
     }
 }

@@ -5,12 +5,14 @@
 use std::{
     fs,
     io::{self, Write},
-    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
 };
 
 use ferry_proto::Fingerprint;
 use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+
+use crate::lock::StateLock;
 
 /// Which end an identity belongs to; it names the files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +89,7 @@ pub enum IdentityError {
     },
     /// Only one of the two files exists: refusing to replace the identity
     /// clients have pinned.
-    #[error("{} exists but {} does not; restore it, or delete both to generate a new identity (clients will then refuse the server until they forget the old fingerprint)", present.display(), missing.display())]
+    #[error("{} exists but {} does not; restore it, or delete both to generate a new identity (peers that pinned or authorized the old fingerprint will then refuse this one)", present.display(), missing.display())]
     Incomplete {
         /// The file that exists.
         present: PathBuf,
@@ -101,9 +103,22 @@ pub enum IdentityError {
 
 /// Loads the `role`'s identity kept in `dir`, generating and saving a new one
 /// when the directory holds none.
+///
+/// Generation happens under the directory's [`StateLock`], so that several
+/// processes starting at once (a batch of first commands) end up with one
+/// identity, not a half of each.
 pub fn load_or_generate(dir: &Path, role: Role) -> Result<Identity, IdentityError> {
     let cert_path = dir.join(role.cert_file());
     let key_path = dir.join(role.key_file());
+    if cert_path.exists() && key_path.exists() {
+        return load(&cert_path, &key_path);
+    }
+    let io_err = |path: &Path| {
+        let path = path.to_owned();
+        move |error| IdentityError::Io { path, error }
+    };
+    fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let _lock = StateLock::exclusive(dir).map_err(io_err(&dir.join(crate::lock::LOCK_FILE)))?;
     match (cert_path.exists(), key_path.exists()) {
         (true, true) => load(&cert_path, &key_path),
         (false, false) => generate(dir, &cert_path, &key_path),
@@ -177,15 +192,19 @@ fn generate(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<Identity, I
     })
 }
 
-/// Writes a file that must not exist yet, with `mode` from its creation on.
+/// Writes a file that must not exist yet, with `mode` from its creation on:
+/// into a temporary file beside it, renamed into place only when complete,
+/// so another process never reads half of it.
 fn write_new(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)?;
-    f.write_all(contents)?;
-    f.sync_all()
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut temp = tempfile::Builder::new()
+        .prefix(".new-")
+        .permissions(fs::Permissions::from_mode(mode))
+        .tempfile_in(dir)?;
+    temp.write_all(contents)?;
+    temp.as_file().sync_all()?;
+    temp.persist_noclobber(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// A name for the certificate's subject; clients pin the fingerprint, so it
@@ -228,6 +247,20 @@ mod tests {
         assert!(client.generated);
         assert_ne!(client.fingerprint, first.fingerprint);
         assert!(dir.path().join("client-key.pem").exists());
+    }
+
+    #[test]
+    fn processes_starting_at_once_share_one_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let dir = dir.path().to_owned();
+                std::thread::spawn(move || load_or_generate(&dir, Role::Client).unwrap())
+            })
+            .collect();
+        let ids: Vec<Identity> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(ids.iter().filter(|i| i.generated).count(), 1);
+        assert!(ids.iter().all(|i| i.fingerprint == ids[0].fingerprint));
     }
 
     #[test]

@@ -47,6 +47,16 @@ impl PinFile {
             .map(|l| l.split_whitespace().collect())
     }
 
+    /// The records with their line numbers (from 1).
+    pub fn numbered_records(&self) -> impl Iterator<Item = (usize, Vec<&str>)> {
+        self.text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| (i + 1, l.trim()))
+            .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
+            .map(|(n, l)| (n, l.split_whitespace().collect()))
+    }
+
     /// Appends one record (creating the file and its directory if needed)
     /// and flushes it to disk.
     pub fn append(&mut self, fields: &[&str]) -> io::Result<()> {
@@ -73,33 +83,62 @@ impl PinFile {
     /// beside itself and renaming it into place so a crash never leaves half
     /// a file; returns how many went. Comments stay.
     pub fn remove(&mut self, drop: impl Fn(&[&str]) -> bool) -> io::Result<usize> {
+        self.edit(|fields| if drop(fields) { Some(None) } else { None })
+    }
+
+    /// Rewrites the file (atomically, as [`PinFile::remove`] does) with each
+    /// record for which `change` returns `Some` replaced by that line, or
+    /// dropped for `Some(None)`; returns how many records changed. Comments,
+    /// and records `change` leaves alone, stay as they were.
+    pub fn edit(
+        &mut self,
+        change: impl Fn(&[&str]) -> Option<Option<String>>,
+    ) -> io::Result<usize> {
         // Re-read: another process may have appended since we loaded.
         let fresh = PinFile::load(&self.path)?;
-        let mut removed = 0;
+        let mut changed = 0;
         let mut kept = String::with_capacity(fresh.text.len());
         for line in fresh.text.lines() {
             let trimmed = line.trim();
             let fields: Vec<&str> = trimmed.split_whitespace().collect();
-            if !trimmed.is_empty() && !trimmed.starts_with('#') && drop(&fields) {
-                removed += 1;
+            let edit = if trimmed.is_empty() || trimmed.starts_with('#') {
+                None
             } else {
-                kept.push_str(line);
-                kept.push('\n');
+                change(&fields)
+            };
+            match edit {
+                None => {
+                    kept.push_str(line);
+                    kept.push('\n');
+                }
+                Some(replacement) => {
+                    changed += 1;
+                    if let Some(new) = replacement {
+                        kept.push_str(&new);
+                        kept.push('\n');
+                    }
+                }
             }
         }
-        if removed > 0 {
-            let dir = self.path.parent().unwrap_or(Path::new("."));
-            let mut temp = tempfile::NamedTempFile::new_in(dir)?;
-            temp.write_all(kept.as_bytes())?;
-            temp.as_file().sync_all()?;
-            if let Ok(meta) = fs::metadata(&self.path) {
-                // Keep the file's permissions (an authorized list may be 0600).
-                let _ = fs::set_permissions(temp.path(), meta.permissions());
-            }
-            temp.persist(&self.path).map_err(|e| e.error)?;
+        if changed > 0 {
+            self.write_all(&kept)?;
         }
         self.text = kept;
-        Ok(removed)
+        Ok(changed)
+    }
+
+    /// Replaces the whole file, atomically, keeping its permissions.
+    fn write_all(&self, text: &str) -> io::Result<()> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+        temp.write_all(text.as_bytes())?;
+        temp.as_file().sync_all()?;
+        if let Ok(meta) = fs::metadata(&self.path) {
+            // Keep the file's permissions (an authorized list may be 0600).
+            let _ = fs::set_permissions(temp.path(), meta.permissions());
+        }
+        temp.persist(&self.path).map_err(|e| e.error)?;
+        Ok(())
     }
 }
 

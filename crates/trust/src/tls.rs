@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use ferry_net::transport::{shared_transport_config, TransportOptions};
 use quinn::crypto::rustls::{NoInitialCipherSuite, QuicClientConfig, QuicServerConfig};
 use rustls::server::danger::ClientCertVerifier;
 
@@ -20,12 +21,16 @@ pub enum TlsError {
     Quic(#[from] NoInitialCipherSuite),
 }
 
-/// The quinn server configuration for `identity`. With `clients`, the
-/// handshake asks for client certificates and lets that verifier judge them;
-/// without, it asks for none.
+/// The quinn server configuration for `identity`, with the `transport`
+/// options (a rate cap). With `clients`, the handshake asks for client
+/// certificates and lets that verifier judge them (ferry's is
+/// [`crate::ClientVerifier`]); without, it asks for none. The transport
+/// starts with the small limits of an unknown peer
+/// ([`ferry_net::transport::server_transport_config`]).
 pub fn server_config(
     identity: &Identity,
     clients: Option<Arc<dyn ClientCertVerifier>>,
+    transport: &TransportOptions,
 ) -> Result<quinn::ServerConfig, TlsError> {
     let builder =
         rustls::ServerConfig::builder_with_provider(ferry_net::transport::crypto_provider())
@@ -40,15 +45,17 @@ pub fn server_config(
     tls.max_early_data_size = 0;
     let quic = QuicServerConfig::try_from(tls)?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
-    config.transport_config(ferry_net::transport::shared_transport_config());
+    config.transport_config(ferry_net::transport::server_transport_config(transport));
     Ok(config)
 }
 
-/// The quinn client configuration: the server is judged by `server` (a pin,
-/// or first use), and the client presents `identity` when it has one.
+/// The quinn client configuration, with the `transport` options: the server
+/// is judged by `server` (a pin, or first use), and the client presents
+/// `identity` when it has one.
 pub fn client_config(
     server: Arc<PinVerifier>,
     identity: Option<&Identity>,
+    transport: &TransportOptions,
 ) -> Result<quinn::ClientConfig, TlsError> {
     let builder =
         rustls::ClientConfig::builder_with_provider(ferry_net::transport::crypto_provider())
@@ -63,6 +70,16 @@ pub fn client_config(
     tls.enable_early_data = false;
     let quic = QuicClientConfig::try_from(tls)?;
     let mut config = quinn::ClientConfig::new(Arc::new(quic));
-    config.transport_config(ferry_net::transport::shared_transport_config());
+    config.transport_config(shared_transport_config(transport));
     Ok(config)
+}
+
+/// The fingerprint of the certificate the peer of `conn` presented, if it
+/// presented one.
+pub fn peer_fingerprint(conn: &quinn::Connection) -> Option<ferry_proto::Fingerprint> {
+    let identity = conn.peer_identity()?;
+    let certs = identity
+        .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+        .ok()?;
+    certs.first().map(|c| ferry_proto::Fingerprint::of_der(c))
 }

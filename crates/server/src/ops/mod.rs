@@ -6,6 +6,7 @@
 //! Handlers are generic over [`SendHalf`] and [`RecvHalf`], so the unit tests
 //! at the end of each file drive them over in-memory pipes.
 
+pub(crate) mod enroll;
 pub(crate) mod get;
 pub(crate) mod list;
 pub(crate) mod mkdir;

@@ -10,7 +10,7 @@ use ferry_proto::{ErrorCode, PutRequest, RemotePath, Response, WireError};
 use super::{reply, Failure, Outcome};
 use crate::{
     context::Context,
-    storage::{Commit, Resume, StorageError},
+    storage::{Commit, Resume, StorageError, WriteHandle},
 };
 
 pub(crate) async fn serve<S: SendHalf, R: RecvHalf>(
@@ -37,6 +37,14 @@ pub(crate) async fn serve<S: SendHalf, R: RecvHalf>(
             )))
         }
     };
+    if put.size_unknown {
+        if resume.is_some() || put.hash {
+            return Err(protocol(format!(
+                "{path}: an upload of unknown size cannot resume or carry a hash"
+            )));
+        }
+        return streamed(ctx, path, &put, send, recv).await;
+    }
     let _permit = ctx.bulk.acquire().await.ok();
     let mut file = ctx.storage.create(&path, resume).await?;
     let expected = put.size - put.offset;
@@ -61,7 +69,67 @@ pub(crate) async fn serve<S: SendHalf, R: RecvHalf>(
         size: put.size,
         mtime: put.mtime,
         mode: put.mode,
+        new_mode: put.new_mode,
         hash: trailer.map(|t| t.hash),
+    })
+    .await
+    .map_err(|e: StorageError| Failure::from(e))?;
+    reply(send, &Response::Ok).await
+}
+
+/// Removes a streamed upload's partial when the handler is dropped midway
+/// (the connection went away): unlike a sized upload's, it can never be
+/// resumed.
+struct Discard(Option<Box<dyn WriteHandle>>);
+
+impl Drop for Discard {
+    fn drop(&mut self) {
+        if let (Some(file), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
+            runtime.spawn(file.discard());
+        }
+    }
+}
+
+/// An upload of unknown size (a pipe on the client): everything up to the
+/// FIN is the file. It cannot be resumed, so whatever goes wrong removes
+/// the partial.
+async fn streamed<S: SendHalf, R: RecvHalf>(
+    ctx: &Context,
+    path: RemotePath,
+    put: &PutRequest,
+    send: &mut S,
+    recv: &mut R,
+) -> Outcome {
+    let _permit = ctx.bulk.acquire().await.ok();
+    let mut guard = Discard(Some(ctx.storage.create(&path, None).await?));
+    let stall = Some(ctx.limits.stall_timeout);
+    let Some(file) = guard.0.as_mut() else {
+        return Err(Failure::Broken(format!("{path}: lost the partial file")));
+    };
+    let received = pump::recv_to_fin(recv, file, stall, &|_| {}).await;
+    let Some(file) = guard.0.take() else {
+        return Err(Failure::Broken(format!("{path}: lost the partial file")));
+    };
+    let size = match received {
+        Ok(size) => size,
+        Err(e) => {
+            file.discard().await;
+            return Err(match e {
+                PumpError::Stream(e) => Failure::Broken(format!("{path}: {e}")),
+                PumpError::Storage(e) => e.into(),
+                other => Failure::Reply(WireError::new(
+                    ErrorCode::Protocol,
+                    format!("{path}: {other}"),
+                )),
+            });
+        }
+    };
+    file.commit(Commit {
+        size,
+        mtime: put.mtime,
+        mode: put.mode,
+        new_mode: put.new_mode,
+        hash: None,
     })
     .await
     .map_err(|e: StorageError| Failure::from(e))?;
@@ -95,6 +163,8 @@ mod tests {
                 nanos: 0,
             }),
             mode: None,
+            new_mode: None,
+            size_unknown: false,
         })
     }
 
@@ -112,6 +182,8 @@ mod tests {
             hash: true,
             mtime: None,
             mode: None,
+            new_mode: None,
+            size_unknown: false,
         });
         let trailer = frame::encode(&Trailer { hash: b3(data) }).unwrap();
         (req, [&data[offset..], &trailer].concat())
@@ -149,6 +221,81 @@ mod tests {
         assert_eq!(names(dir.path()), ["d", "f"], "no partial file left");
     }
 
+    fn streamed(path: &str) -> Request {
+        Request::Put(PutRequest {
+            path: path.into(),
+            size: 0,
+            offset: 0,
+            prefix: None,
+            hash: false,
+            mtime: None,
+            mode: None,
+            new_mode: Some(0o640),
+            size_unknown: true,
+        })
+    }
+
+    #[tokio::test]
+    async fn an_upload_of_unknown_size_runs_to_fin_and_only_then_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(dir.path());
+        let data: Vec<u8> = (0..1_100_000u32).map(|i| (i % 253) as u8).collect();
+        let (answer, _) = call(&ctx, &streamed("/s"), &data).await;
+        assert_eq!(answer, Response::Ok);
+        assert!(std::fs::read(dir.path().join("s")).unwrap() == data);
+        let (answer, _) = call(&ctx, &streamed("/empty"), b"").await;
+        assert_eq!(answer, Response::Ok);
+        assert_eq!(std::fs::read(dir.path().join("empty")).unwrap(), b"");
+
+        // Neither a hash trailer nor a resume goes with an unknown size.
+        let Request::Put(mut bad) = streamed("/x") else {
+            unreachable!()
+        };
+        bad.hash = true;
+        let (answer, _) = call(&ctx, &Request::Put(bad), b"abc").await;
+        assert_eq!(code(&answer), ErrorCode::Protocol);
+
+        // A reset instead of a FIN: nothing is committed, nothing is left.
+        let ((mut csend, mut crecv), (ssend, srecv)) = duplex(4);
+        let server_ctx = ctx.clone();
+        let server = tokio::spawn(async move {
+            crate::request::serve(&server_ctx, ssend, srecv).await;
+        });
+        write_frame(&mut csend, &streamed("/cut")).await.unwrap();
+        csend.write_all(&[5; 1000]).await.unwrap();
+        csend.reset(ferry_net::codes::CANCELLED);
+        let _ = read_frame::<Response>(&mut crecv).await;
+        server.await.unwrap();
+        assert_eq!(names(dir.path()), ["empty", "s"], "nothing of /cut");
+    }
+
+    #[tokio::test]
+    async fn new_files_get_the_source_bits_less_the_umask_and_old_ones_keep_theirs() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(dir.path());
+        let mode = |name: &str| {
+            std::fs::metadata(dir.path().join(name))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        let (answer, _) = call(&ctx, &streamed("/new"), b"x").await;
+        assert_eq!(answer, Response::Ok);
+        assert_eq!(mode("new"), 0o640 & !crate::storage::umask());
+        std::fs::write(dir.path().join("old"), b"o").unwrap();
+        std::fs::set_permissions(
+            dir.path().join("old"),
+            std::fs::Permissions::from_mode(0o604),
+        )
+        .unwrap();
+        let (answer, _) = call(&ctx, &streamed("/old"), b"y").await;
+        assert_eq!(answer, Response::Ok);
+        assert_eq!(mode("old"), 0o604, "a replaced file keeps its bits");
+        assert_eq!(std::fs::read(dir.path().join("old")).unwrap(), b"y");
+    }
+
     #[tokio::test]
     async fn the_hash_is_checked_before_anything_is_replaced() {
         let dir = tempfile::tempdir().unwrap();
@@ -174,24 +321,31 @@ mod tests {
         assert_eq!(names(dir.path()), ["f"]);
     }
 
+    /// Uploads the first `sent` bytes of `data` to /f, then resets the
+    /// stream (`reset`) or drops it.
+    async fn cut_off(ctx: &crate::context::Context, data: &[u8], sent: usize, reset: bool) {
+        let ((mut csend, _crecv), (ssend, srecv)) = duplex(16);
+        let server_ctx = ctx.clone();
+        let server = tokio::spawn(async move {
+            crate::request::serve(&server_ctx, ssend, srecv).await;
+        });
+        let (req, body) = verified("/f", data, 0, None);
+        write_frame(&mut csend, &req).await.unwrap();
+        csend.write_all(&body[..sent]).await.unwrap();
+        if reset {
+            csend.reset(ferry_net::codes::CANCELLED);
+        }
+        drop(csend);
+        server.await.unwrap();
+    }
+
     #[tokio::test]
     async fn an_interrupted_upload_resumes_only_from_a_true_prefix() {
         let dir = tempfile::tempdir().unwrap();
         let ctx = context(dir.path());
         let data: Vec<u8> = (0..1_500_000u32).map(|i| (i % 239) as u8).collect();
-        // The first 900 000 bytes arrive, then the stream breaks.
-        {
-            let ((mut csend, _crecv), (ssend, srecv)) = duplex(16);
-            let server_ctx = ctx.clone();
-            let server = tokio::spawn(async move {
-                crate::request::serve(&server_ctx, ssend, srecv).await;
-            });
-            let (req, body) = verified("/f", &data, 0, None);
-            write_frame(&mut csend, &req).await.unwrap();
-            csend.write_all(&body[..900_000]).await.unwrap();
-            csend.reset(ferry_net::codes::CANCELLED);
-            server.await.unwrap();
-        }
+        // The first 900 000 bytes arrive, then the stream is reset.
+        cut_off(&ctx, &data, 900_000, true).await;
         assert_eq!(names(dir.path()), [".f.ferry-part"]);
         let kept = std::fs::metadata(dir.path().join(".f.ferry-part"))
             .unwrap()
@@ -206,19 +360,9 @@ mod tests {
         assert_eq!(code(&answer), ErrorCode::PrefixMismatch);
         assert!(names(dir.path()).is_empty(), "{:?}", names(dir.path()));
 
-        // Again, interrupted; then resumed from a true prefix.
-        {
-            let ((mut csend, _crecv), (ssend, srecv)) = duplex(16);
-            let server_ctx = ctx.clone();
-            let server = tokio::spawn(async move {
-                crate::request::serve(&server_ctx, ssend, srecv).await;
-            });
-            let (req, body) = verified("/f", &data, 0, None);
-            write_frame(&mut csend, &req).await.unwrap();
-            csend.write_all(&body[..900_000]).await.unwrap();
-            drop(csend);
-            server.await.unwrap();
-        }
+        // Again, cut off (the client vanishes); then resumed from a true
+        // prefix.
+        cut_off(&ctx, &data, 900_000, false).await;
         let (req, body) = verified("/f", &data, 800_000, Some(b3(&data[..800_000])));
         assert_eq!(call(&ctx, &req, &body).await.0, Response::Ok);
         assert!(std::fs::read(dir.path().join("f")).unwrap() == data);

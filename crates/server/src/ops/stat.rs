@@ -38,5 +38,28 @@ mod tests {
         }
         let (answer, _) = call(&ctx, &stat("/nope"), b"").await;
         assert_eq!(code(&answer), ErrorCode::NotFound);
+
+        // Links say where they point: followed when they lead somewhere,
+        // the link itself when they dangle.
+        std::os::unix::fs::symlink("f", dir.path().join("to-f")).unwrap();
+        std::os::unix::fs::symlink("gone", dir.path().join("dangling")).unwrap();
+        match call(&ctx, &stat("/to-f"), b"").await.0 {
+            Response::Stat { entry } => {
+                assert_eq!((entry.kind, entry.size), (Kind::File, 5));
+                assert_eq!(entry.target.as_deref(), Some("f"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match call(&ctx, &stat("/dangling"), b"").await.0 {
+            Response::Stat { entry } => {
+                assert_eq!(entry.kind, Kind::Symlink);
+                assert_eq!(entry.target.as_deref(), Some("gone"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match call(&ctx, &stat("/f"), b"").await.0 {
+            Response::Stat { entry } => assert_eq!(entry.target, None),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -29,7 +29,7 @@ use cap_std::{
     fs::{Dir, Metadata, MetadataExt, OpenOptions, OpenOptionsExt},
 };
 use ferry_net::{
-    file::{first_chunk, FileSink, FileSource},
+    file::{first_chunk, umask, FileSink, FileSource},
     ChunkSink, ChunkSource,
 };
 use ferry_proto::{
@@ -76,21 +76,39 @@ impl Storage for LocalStorage {
     async fn stat(&self, path: &RemotePath) -> Result<Entry, StorageError> {
         let p = path.clone();
         self.blocking(path, move |root| {
-            let meta = root.metadata(rel(&p)).map_err(StorageError::io(&p))?;
-            Ok(entry(p.file_name().unwrap_or("/"), &meta))
+            let name = p.file_name().unwrap_or("/");
+            let link = match root.symlink_metadata(rel(&p)) {
+                Ok(meta) if meta.file_type().is_symlink() => Some(meta),
+                _ => None,
+            };
+            let target = link.as_ref().and(link_target(root, rel(&p)));
+            let followed = root
+                .metadata(rel(&p))
+                .map_err(|e| StorageError::from_io(e, &p));
+            let mut found = match (followed, link) {
+                (Ok(meta), _) => entry(name, &meta),
+                // A dangling link is shown as the link itself; one that
+                // leads out of the root stays an error.
+                (Err(StorageError::NotFound(_)), Some(meta)) => entry(name, &meta),
+                (Err(e), _) => return Err(e),
+            };
+            found.target = target;
+            Ok(found)
         })
         .await
     }
 
     async fn list(&self, path: &RemotePath) -> Result<Box<dyn Listing>, StorageError> {
         let p = path.clone();
-        let entries = self
+        let (dir, entries) = self
             .blocking(path, move |root| {
-                open_dir(root, &p)?.entries().map_err(StorageError::io(&p))
+                let dir = open_dir(root, &p)?;
+                let entries = dir.entries().map_err(StorageError::io(&p))?;
+                Ok((dir, entries))
             })
             .await?;
         Ok(Box::new(LocalListing {
-            entries: Some(entries),
+            entries: Some((dir, entries)),
             path: path.clone(),
         }))
     }
@@ -274,14 +292,15 @@ fn sweep(root: &Dir, age: Duration) -> usize {
 /// A directory listing; the iterator travels to the blocking pool and back
 /// for each batch.
 struct LocalListing {
-    entries: Option<cap_std::fs::ReadDir>,
+    /// The directory (to read links in) and its entries.
+    entries: Option<(Dir, cap_std::fs::ReadDir)>,
     path: RemotePath,
 }
 
 #[async_trait]
 impl Listing for LocalListing {
     async fn next_batch(&mut self, max: usize) -> Result<Vec<Entry>, StorageError> {
-        let Some(mut entries) = self.entries.take() else {
+        let Some((dir, mut entries)) = self.entries.take() else {
             return Ok(Vec::new());
         };
         let (entries, batch) = tokio::task::spawn_blocking(move || {
@@ -291,10 +310,15 @@ impl Listing for LocalListing {
                 // An entry removed while we list it is skipped, as `ls` does.
                 let Ok(item) = item else { continue };
                 let Ok(meta) = item.metadata() else { continue };
-                let name = item.file_name().to_string_lossy().into_owned();
-                batch.push(entry(&name, &meta));
+                let file_name = item.file_name();
+                let name = file_name.to_string_lossy().into_owned();
+                let mut found = entry(&name, &meta);
+                if found.kind == Kind::Symlink {
+                    found.target = link_target(&dir, &file_name);
+                }
+                batch.push(found);
             }
-            (entries, batch)
+            ((dir, entries), batch)
         })
         .await
         .map_err(|_| StorageError::Internal(self.path.clone()))?;
@@ -530,9 +554,20 @@ impl WriteHandle for LocalWriter {
                 file.set_times(FileTimes::new().set_modified(t))
                     .map_err(io)?;
             }
-            if let Some(mode) = meta.mode {
-                // Never set-user-id, set-group-id or sticky from the wire.
-                file.set_permissions(std::fs::Permissions::from_mode(mode & 0o777))
+            // Never set-user-id, set-group-id or sticky from the wire.
+            let mode = match (meta.mode, meta.new_mode) {
+                (Some(exact), _) => Some(exact & 0o777),
+                (None, Some(new)) => {
+                    Some(match self.root.symlink_metadata(self.path.as_relative()) {
+                        // Replacing a file keeps its bits, as cp and scp do.
+                        Ok(old) if old.is_file() => old.mode() & 0o777,
+                        _ => new & 0o777 & !umask(),
+                    })
+                }
+                (None, None) => None,
+            };
+            if let Some(mode) = mode {
+                file.set_permissions(std::fs::Permissions::from_mode(mode))
                     .map_err(io)?;
             }
             self.root
@@ -616,7 +651,15 @@ fn entry(name: &str, meta: &Metadata) -> Entry {
         size: meta.len(),
         mtime,
         mode: meta.mode() & 0o7777,
+        target: None,
     }
+}
+
+/// What the link `path` holds, as text (not followed, wherever it points).
+fn link_target(dir: &Dir, path: impl AsRef<Path>) -> Option<String> {
+    dir.read_link_contents(path)
+        .ok()
+        .map(|t| t.to_string_lossy().into_owned())
 }
 
 /// A private partial's name for an upload of `name`: `.NAME.NONCE` and the
@@ -692,6 +735,7 @@ mod tests {
             size,
             mtime: None,
             mode: None,
+            new_mode: None,
             hash,
         }
     }
@@ -774,6 +818,7 @@ mod tests {
             size: 4,
             mtime: Some(mtime),
             mode: Some(0o4755),
+            new_mode: None,
             hash: Some(b3(b"new!")),
         })
         .await

@@ -45,6 +45,8 @@ pub use self::{
     local::LocalStorage,
     s3::{S3Config, S3Limits, S3Storage},
 };
+#[cfg(test)]
+pub(crate) use ferry_net::file::umask;
 
 /// A tree of files and directories that ferry serves.
 #[async_trait]
@@ -157,6 +159,9 @@ pub struct Commit {
     pub mtime: Option<Timestamp>,
     /// Permission bits to give the file (only the 0o777 bits are used).
     pub mode: Option<u32>,
+    /// Without `mode`: bits for a file that does not exist yet, less the
+    /// server's umask; an existing file keeps its own.
+    pub new_mode: Option<u32>,
     /// The BLAKE3 the sender computed; a file that hashes otherwise is
     /// refused ([`StorageError::HashMismatch`]) and its partial removed.
     pub hash: Option<Digest>,

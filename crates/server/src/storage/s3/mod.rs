@@ -829,6 +829,7 @@ fn file_entry(name: &str, meta: &Metadata) -> Entry {
         size: meta.content_length(),
         mtime,
         mode,
+        target: None,
     }
 }
 
@@ -841,6 +842,7 @@ fn dir_entry(name: &str, marker: Option<&Metadata>) -> Entry {
             .and_then(Metadata::last_modified)
             .and_then(|t| Timestamp::from_system(t.into())),
         mode: 0o755,
+        target: None,
     }
 }
 
@@ -851,6 +853,7 @@ fn partial_entry(name: &str, chain: &Chain) -> Entry {
         size: chain.len(),
         mtime: chain.modified.and_then(Timestamp::from_system),
         mode: 0o644,
+        target: None,
     }
 }
 

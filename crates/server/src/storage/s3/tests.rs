@@ -142,6 +142,7 @@ fn commit(size: u64, hash: Option<Digest>) -> Commit {
         size,
         mtime: None,
         mode: None,
+        new_mode: None,
         hash,
     }
 }
@@ -312,6 +313,7 @@ async fn uploads_appear_whole_and_interrupted_ones_resume_from_a_true_prefix() {
         size: new.len() as u64,
         mtime: Some(mtime),
         mode: Some(0o4755),
+        new_mode: None,
         hash: Some(b3(&new)),
     })
     .await
