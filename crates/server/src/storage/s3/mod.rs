@@ -808,6 +808,14 @@ fn user_metadata(mtime: Option<Timestamp>, mode: Option<u32>) -> Vec<(String, St
     out
 }
 
+/// The permission bits an object carries in its user metadata, if any.
+fn stored_mode(meta: &Metadata) -> Option<u32> {
+    meta.user_metadata()
+        .and_then(|u| u.get("mode"))
+        .and_then(|m| u32::from_str_radix(m.trim(), 8).ok())
+        .map(|m| m & 0o777)
+}
+
 fn file_entry(name: &str, meta: &Metadata) -> Entry {
     let user = meta.user_metadata();
     let mtime = user
@@ -818,11 +826,7 @@ fn file_entry(name: &str, meta: &Metadata) -> Entry {
             meta.last_modified()
                 .and_then(|t| Timestamp::from_system(t.into()))
         });
-    let mode = user
-        .as_ref()
-        .and_then(|u| u.get("mode"))
-        .and_then(|m| u32::from_str_radix(m.trim(), 8).ok())
-        .map_or(0o644, |m| m & 0o777);
+    let mode = stored_mode(meta).unwrap_or(0o644);
     Entry {
         name: name.to_owned(),
         kind: Kind::File,

@@ -327,6 +327,21 @@ async fn uploads_appear_whole_and_interrupted_ones_resume_from_a_true_prefix() {
     assert_eq!(s.sum(&p("/f")).await.unwrap(), (new.len() as u64, b3(&new)));
     assert_eq!(b.keys().await, ["f"], "the staging area is empty");
 
+    // Without exact bits: a replaced file keeps its own, a new one gets
+    // the sender's less the server's umask, as on a disk.
+    for (path, want) in [("/f", 0o755), ("/g", 0o777 & !ferry_net::file::umask())] {
+        let mut w = s.create(&p(path), None).await.unwrap();
+        w.write(vec![Bytes::from_static(b"bits")]).await.unwrap();
+        w.commit(Commit {
+            new_mode: Some(0o777),
+            ..commit(4, None)
+        })
+        .await
+        .unwrap();
+        assert_eq!(s.stat(&p(path)).await.unwrap().mode, want, "{path}");
+    }
+    s.remove(&p("/g")).await.unwrap();
+
     // Partial names are ferry's own.
     let err = s.create(&p("/.x.ferry-part"), None).await.err().unwrap();
     assert_eq!(err.code(), ErrorCode::InvalidPath);

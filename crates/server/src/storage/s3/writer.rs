@@ -27,6 +27,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use ferry_net::file::umask;
 use ferry_proto::{Digest, RemotePath};
 use futures::StreamExt;
 use opendal::{Buffer, ErrorKind, Operator};
@@ -37,7 +38,7 @@ use tokio::{
 
 use super::{
     partial::{Chain, Piece, WriterId},
-    store_error, user_metadata,
+    store_error, stored_mode, user_metadata,
 };
 use crate::storage::{Commit, Resume, StorageError, WriteHandle};
 
@@ -324,7 +325,19 @@ impl WriteHandle for S3Writer {
             self.discard_now().await;
             return Err(StorageError::HashMismatch(self.path.clone()));
         }
-        let md = user_metadata(meta.mtime, meta.mode);
+        let mode = match (meta.mode, meta.new_mode) {
+            (Some(exact), _) => Some(exact),
+            // As on a disk: a file replaced keeps its bits (those it was
+            // given, else none, which reads as 0644); a new one gets the
+            // sender's less the server's umask.
+            (None, Some(new)) => match self.op.stat(&self.key).await {
+                Ok(old) => stored_mode(&old),
+                Err(e) if e.kind() == ErrorKind::NotFound => Some(new & 0o777 & !umask()),
+                Err(e) => return Err(store_error(&self.path, e)),
+            },
+            (None, None) => None,
+        };
+        let md = user_metadata(meta.mtime, mode);
         let rest = Buffer::from(std::mem::take(&mut self.buf));
         if self.kept.is_empty() && self.own.is_empty() {
             self.op
