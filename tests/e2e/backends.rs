@@ -5,8 +5,9 @@
 //! configured the `s3` ones print that they were skipped and pass, unless
 //! `FERRY_TEST_S3_REQUIRED` is set.
 //!
-//! Then what only a bucket has: several gateways over one bucket, and the
-//! sweep of old partial uploads in it.
+//! Then what only a bucket has: several gateways over one bucket (one
+//! identity, the same admitted clients, uploads resumed through another
+//! gateway), and the sweep of old partial uploads in it.
 
 use std::{
     path::PathBuf,
@@ -179,6 +180,27 @@ impl World {
 
     fn local_file(&self, rel: &str, contents: &[u8]) -> PathBuf {
         write(&self.local.join(rel), contents)
+    }
+
+    /// Runs `ferry ARGS --accept-new` with `input` on its stdin.
+    fn with_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        let mut child = self
+            .cmd()
+            .args(args)
+            .arg("--accept-new")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let data = input.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = std::io::Write::write_all(&mut stdin, &data);
+        });
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        out
     }
 
     /// Starts `ferry ARGS --accept-new --json` in the background.
@@ -383,6 +405,23 @@ fn every_command(backend: Backend) {
         .fails(&["mkdir", &h, "/.ferry-uploads.ferry-part"])
         .contains("reserved"));
 
+    // cp, scp's shape, both ways; and stdin, whose size is unknown until
+    // its end (past one 8 MiB segment of the bucket's staging area), or
+    // empty.
+    w.ok(&["cp", "a.txt", &format!("{h}:/d/copied.txt")]);
+    w.ok(&["cp", &format!("{h}:/d/copied.txt"), "copied-back.txt"]);
+    assert_eq!(
+        std::fs::read(w.local.join("copied-back.txt")).unwrap(),
+        text
+    );
+    let piped = bytes(12 << 20, 9);
+    for (to, data) in [("/d/piped.bin", &piped[..]), ("/d/empty", &[][..])] {
+        let out = w.with_stdin(&["put", &h, "-", "--to", to], data);
+        assert!(out.status.success(), "{}", show(&out));
+        assert!(w.fetch(&h, to) == data, "{to}");
+    }
+    w.ok(&["rm", &h, "/d/copied.txt", "/d/piped.bin", "/d/empty"]);
+
     // The shell, with a batch file.
     w.local_file(
         "batch",
@@ -554,6 +593,119 @@ fn two_gateways_serve_one_bucket() {
         w.ok(&["sum", &host(&c), "/f.bin"]).trim(),
         format!("{}  /f.bin", b3(&new))
     );
+}
+
+/// Gateways given one `--certs DIR` admit the same clients: one `ferry
+/// allow` into it admits a client on every gateway, already running or not;
+/// a client enrolled through one gateway is admitted by the others, and its
+/// invite is spent for all of them.
+#[test]
+fn gateways_of_one_bucket_admit_the_same_clients() {
+    let Some(w) = World::new(Backend::S3, "admit") else {
+        return;
+    };
+    let b = w.gateway("b.log");
+    let hosts = [w.host(), host(&b)];
+    let certs = w.dir.path().join("certs");
+    let fp = w.server.fingerprint.clone();
+    let client = |name: &str| {
+        let home = w.dir.path().join(format!("home-{name}"));
+        std::fs::create_dir_all(&home).unwrap();
+        home
+    };
+    let ferry = |home: &std::path::Path, args: &[&str]| {
+        std::process::Command::new(FERRY)
+            .args(args)
+            .env("FERRY_HOME", home)
+            .env_remove("RUST_LOG")
+            .current_dir(&w.local)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let operator = |args: &[&str]| {
+        let out = ferry(
+            &w.dir.path().join("operator"),
+            &[args, &["--certs", certs.to_str().unwrap()]].concat(),
+        );
+        assert!(out.status.success(), "ferry {args:?}: {}", show(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let ls = |home: &std::path::Path, h: &str| ferry(home, &["ls", h, "--fingerprint", &fp]);
+
+    // Unknown to both; allowed once, in the shared directory, admitted by
+    // both (a running server rereads the file within about a second).
+    let carol = client("carol");
+    let out = ferry(&carol, &["id"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let carol_id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    for h in &hosts {
+        let out = ls(&carol, h);
+        assert!(!out.status.success(), "{}", show(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("does not know client"),
+            "{}",
+            show(&out)
+        );
+    }
+    operator(&["allow", &carol_id, "--name", "carol"]);
+    for h in &hosts {
+        eventually(&format!("carol admitted by {h}"), || {
+            ls(&carol, h).status.success()
+        });
+    }
+
+    // Enrolled through B, admitted by A; the token is spent for A too.
+    let out = operator(&["invite"]);
+    let line = out
+        .lines()
+        .find(|l| l.trim().starts_with("ferry enroll "))
+        .unwrap_or_else(|| panic!("no enroll command in:\n{out}"));
+    let token = line.split_whitespace().nth(3).unwrap().to_owned();
+    let dave = client("dave");
+    let out = ferry(
+        &dave,
+        &[
+            "enroll",
+            &hosts[1],
+            &token,
+            "--fingerprint",
+            &fp,
+            "--name",
+            "dave",
+        ],
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    eventually("dave admitted by A", || {
+        ls(&dave, &hosts[0]).status.success()
+    });
+    let erin = client("erin");
+    let out = ferry(&erin, &["enroll", &hosts[0], &token, "--fingerprint", &fp]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no open invite"),
+        "{}",
+        show(&out)
+    );
+    assert!(!ls(&erin, &hosts[0]).status.success());
+
+    // A gateway started later reads the same list.
+    let c = w.gateway("c.log");
+    for home in [&carol, &dave] {
+        let out = ls(home, &host(&c));
+        assert!(out.status.success(), "{}", show(&out));
+    }
+}
+
+/// Repeats `attempt` until it returns true, for at most 10 s: a server
+/// applies changes to its state directory within about a second (a bound
+/// against a hang, not a speed).
+fn eventually(what: &str, mut attempt: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !attempt() {
+        assert!(Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 impl World {
