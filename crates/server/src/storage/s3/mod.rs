@@ -40,7 +40,7 @@ use std::{
 use async_trait::async_trait;
 use ferry_proto::{is_partial_name, Entry, Kind, RemotePath, Timestamp};
 use futures::{StreamExt, TryStreamExt};
-use opendal::{services::S3, ErrorKind, Metadata, Operator};
+use opendal::{layers::RetryLayer, services::S3, ErrorKind, Metadata, Operator};
 use tokio::sync::Semaphore;
 
 use self::{
@@ -185,7 +185,17 @@ impl S3Storage {
         if let Some(token) = &config.session_token {
             builder = builder.session_token(token);
         }
-        let op = Operator::new(builder)?;
+        // A store may drop a connection or answer 503 Slow Down now and
+        // then: requests that failed that way are retried, with backoff
+        // (what the AWS SDKs and rclone do too). Repeating a request is
+        // safe here: each write sends a whole object or part again, and a
+        // copy or delete may be done twice.
+        let op = Operator::new(builder)?.layer(
+            RetryLayer::new()
+                .with_max_times(4)
+                .with_min_delay(Duration::from_millis(100))
+                .with_jitter(),
+        );
         let limits = S3Limits {
             segment: limits.segment.max(5 << 20),
             ..limits
