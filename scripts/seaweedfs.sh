@@ -90,17 +90,23 @@ start() {
     install
     rm -rf "$dir/data"
     mkdir -p "$dir/data"
-    # Ten free ports, and fresh credentials.
+    # Ten free ports, and fresh credentials. Below 55536: parts of weed
+    # still derive a gRPC port as PORT+10000 (its admin worker did, and
+    # failed on 65723).
     read -r -a ports < <(python3 - <<'PY'
-import socket
-socks = []
-for _ in range(10):
+import socket, sys
+socks, held = [], []
+for _ in range(1000):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
+    (socks if s.getsockname()[1] < 55536 else held).append(s)
+    if len(socks) == 10:
+        print(" ".join(str(s.getsockname()[1]) for s in socks))
+        sys.exit(0)
+sys.exit("no ten free ports below 55536")
 PY
 )
+    (( ${#ports[@]} == 10 )) || die "cannot find free ports"
     local key secret
     key=ferry$(python3 -c 'import secrets; print(secrets.token_hex(8))')
     secret=$(python3 -c 'import secrets; print(secrets.token_hex(24))')
