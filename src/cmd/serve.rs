@@ -33,7 +33,7 @@ pub(crate) struct Args {
     #[arg(long, value_name = "URL")]
     pub s3_endpoint: Option<String>,
     /// The region to sign requests for, for an s3:// root [default:
-    /// AWS_REGION, else us-east-1].
+    /// AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1].
     #[arg(long, value_name = "REGION")]
     pub s3_region: Option<String>,
     /// UDP address to listen on: PORT (on every address), ADDR:PORT or
