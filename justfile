@@ -28,3 +28,13 @@ bench-compare:
 # ferry through an emulated 50 ms, 100 Mbit/s link (needs root).
 bench-wan *args:
     bash bench/wan.sh {{args}}
+
+# ferry serving a bucket (SeaweedFS on 127.0.0.1) beside a local directory
+# and beside rclone on the same bucket.
+bench-s3:
+    bash bench/s3.sh
+
+# A real S3 server on 127.0.0.1 for the S3 tests: `just seaweedfs start`,
+# then `. target/seaweedfs/env`; `just seaweedfs stop`.
+seaweedfs cmd="start":
+    bash scripts/seaweedfs.sh {{cmd}}

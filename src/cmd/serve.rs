@@ -1,4 +1,4 @@
-//! `ferry serve`: share a directory.
+//! `ferry serve`: share a directory, or a bucket.
 
 use std::{
     io::{IsTerminal, Write},
@@ -7,27 +7,43 @@ use std::{
     time::Duration,
 };
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use ferry_net::{congestion::RateLimit, transport::TransportOptions};
-use ferry_server::{Config, Server};
+use ferry_server::{storage::S3Config, Config, Root, Server};
 use ferry_trust::{invites, Access, AuthorizedClients};
 
 use crate::home;
 
-/// Share a directory over QUIC.
+/// Share a directory, or an S3 bucket, over QUIC.
+///
+/// To serve a bucket, give `s3://BUCKET[/PREFIX]` as the root and the
+/// endpoint; the credentials come from the environment variables
+/// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for
+/// temporary ones), never from the command line. Any number of servers may
+/// serve one bucket: give them all the same --certs directory, so that they
+/// present the same identity and admit the same clients.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Directory to share.
-    #[arg(default_value = ".")]
+    /// Directory to share, or s3://BUCKET[/PREFIX] to serve a bucket (or
+    /// the keys under PREFIX).
+    #[arg(default_value = ".", value_name = "ROOT")]
     pub root: PathBuf,
+    /// The object store's endpoint, for an s3:// root (e.g.
+    /// http://127.0.0.1:8333) [default: AWS, s3.REGION.amazonaws.com over HTTPS].
+    #[arg(long, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// The region to sign requests for, for an s3:// root [default:
+    /// AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1].
+    #[arg(long, value_name = "REGION")]
+    pub s3_region: Option<String>,
     /// UDP address to listen on: PORT (on every address), ADDR:PORT or
     /// NAME:PORT (localhost:4433); port 0 picks a free port [default:
     /// [::]:4433, or 0.0.0.0:4433 without IPv6].
     #[arg(long, value_name = "[ADDR:]PORT", value_parser = parse_listen)]
     pub listen: Option<Listen>,
     /// The server's state directory: its certificate and key (generated on
-    /// first start), authorized_clients and invites [default:
-    /// FERRY_HOME/server].
+    /// first start), authorized_clients and invites; give every gateway of
+    /// one bucket the same one [default: FERRY_HOME/server].
     #[arg(long, value_name = "DIR")]
     pub certs: Option<PathBuf>,
     /// Admit any client, with or without a certificate: anyone who can
@@ -107,6 +123,7 @@ pub(crate) async fn run(args: Args, quiet: bool, limit: Option<RateLimit>) -> an
             SocketAddr::from(([0, 0, 0, 0], port)),
         ]
     };
+    let root = root(&args)?;
     let addrs = match &args.listen {
         None => any(4433),
         Some(Listen::Port(port)) => any(*port),
@@ -114,12 +131,16 @@ pub(crate) async fn run(args: Args, quiet: bool, limit: Option<RateLimit>) -> an
     };
     let mut bound = Err(anyhow::anyhow!("no address to listen on"));
     for addr in addrs {
-        bound = bind(&args, addr, &certs, limit);
+        bound = bind(&args, &root, addr, &certs, limit);
         if bound.is_ok() {
             break;
         }
     }
     let server = bound?;
+    server
+        .check_storage()
+        .await
+        .context("cannot start the server")?;
     let addr = server.local_addr();
     let fp = server.fingerprint();
     let host = if addr.ip().is_unspecified() {
@@ -141,7 +162,7 @@ pub(crate) async fn run(args: Args, quiet: bool, limit: Option<RateLimit>) -> an
             "--allow-anyone: ANYONE who can reach UDP port {} can {what} under {}, \
              without a certificate",
             addr.port(),
-            server.root().display()
+            server.served()
         )
     });
     if let Some(warning) = &anyone_warning {
@@ -158,7 +179,7 @@ pub(crate) async fn run(args: Args, quiet: bool, limit: Option<RateLimit>) -> an
         return Ok(true);
     }
     let mut out = std::io::stdout().lock();
-    writeln!(out, "ferry serving {}", server.root().display())?;
+    writeln!(out, "ferry serving {}", server.served())?;
     writeln!(out, "  listening on {addr}")?;
     writeln!(
         out,
@@ -207,14 +228,55 @@ pub(crate) async fn run(args: Args, quiet: bool, limit: Option<RateLimit>) -> an
     Ok(true)
 }
 
+/// The directory, or the bucket with its endpoint and credentials.
+fn root(args: &Args) -> anyhow::Result<Root> {
+    let text = args.root.to_string_lossy();
+    let Some(parsed) = S3Config::parse_url(&text) else {
+        if args.s3_endpoint.is_some() || args.s3_region.is_some() {
+            bail!("--s3-endpoint and --s3-region go with an s3://BUCKET root, not a directory");
+        }
+        return Ok(Root::Dir(args.root.clone()));
+    };
+    let (bucket, prefix) = parsed.map_err(anyhow::Error::msg)?;
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let (Some(access_key_id), Some(secret_access_key)) =
+        (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY"))
+    else {
+        bail!(
+            "serving {text} needs the bucket's credentials in the environment: \
+             set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        );
+    };
+    let region = args
+        .s3_region
+        .clone()
+        .or_else(|| env("AWS_REGION"))
+        .or_else(|| env("AWS_DEFAULT_REGION"))
+        .unwrap_or_else(|| "us-east-1".to_owned());
+    let endpoint = args
+        .s3_endpoint
+        .clone()
+        .unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
+    Ok(Root::Bucket(S3Config {
+        bucket,
+        prefix,
+        endpoint,
+        region,
+        access_key_id,
+        secret_access_key,
+        session_token: env("AWS_SESSION_TOKEN"),
+    }))
+}
+
 fn bind(
     args: &Args,
+    root: &Root,
     listen: SocketAddr,
     certs: &std::path::Path,
     limit: Option<RateLimit>,
 ) -> anyhow::Result<Server> {
     Server::bind(&Config {
-        root: args.root.clone(),
+        root: root.clone(),
         listen,
         certs: certs.to_owned(),
         partials_ttl: args.keep_partials,

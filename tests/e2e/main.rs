@@ -8,6 +8,7 @@ mod hostile;
 mod util;
 
 mod auth;
+mod backends;
 mod bad_input;
 mod commands;
 mod familiar;

@@ -49,13 +49,27 @@ impl Server {
         log: &Path,
         options: &[&str],
     ) -> Server {
+        Server::start_env(root.to_str().unwrap(), certs, port, log, options, &[])
+    }
+
+    /// [`Server::start_with`] for any ROOT argument (a directory or an
+    /// `s3://` URL), with environment variables for the server.
+    pub(crate) fn start_env(
+        root: &str,
+        certs: &Path,
+        port: u16,
+        log: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let stderr = std::fs::File::create(log).expect("server log");
         let mut child = Command::new(FERRY)
-            .args(["serve", root.to_str().unwrap(), "--listen"])
+            .args(["serve", root, "--listen"])
             .arg(format!("127.0.0.1:{port}"))
             .arg("--certs")
             .arg(certs)
-            .args(options)
+            .args(extra)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -1,4 +1,4 @@
-//! # ferry-server: serve one directory over QUIC
+//! # ferry-server: serve one directory, or one bucket, over QUIC
 //!
 //! - [`server`]: [`Server::bind`] opens the root, loads or generates the
 //!   identity (with `ferry-trust`) and binds the endpoint; [`Server::run`] accepts connections
@@ -21,7 +21,8 @@
 //! - [`context`]: what every request of a connection is served with: the
 //!   storage, the peer and its rights, the limits.
 //! - [`storage`]: the [`storage::Storage`] trait, the only way to reach
-//!   files, and its local backend.
+//!   files, its local backend, and its object-store backend (S3, through
+//!   opendal).
 //!
 //! ## Security assumptions
 //!
@@ -32,7 +33,9 @@
 //! requests in flight, and the file data held for them is charged to a
 //! budget, so memory stays bounded whatever they do. Every path is parsed into a [`ferry_proto::RemotePath`]
 //! before use and then resolved by [`storage`] beneath the root (locally
-//! with cap-std, which also refuses symlinks that lead out). Request frames are
+//! with cap-std, which also refuses symlinks that lead out; in a bucket as
+//! keys under the served prefix, where no name of a validated path can
+//! reach another prefix or ferry's staging area). Request frames are
 //! limited to 64 KiB before allocation; an upload may not carry more bytes
 //! than it declared, and one that stalls is abandoned; a bad request is answered on its own stream and never
 //! affects other streams or connections. The server holds no per-connection
@@ -49,4 +52,4 @@ pub mod server;
 pub mod storage;
 mod watchdog;
 
-pub use server::{Config, Server, ServerError};
+pub use server::{Config, Root, Server, ServerError};

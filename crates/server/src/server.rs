@@ -9,7 +9,7 @@ use std::{
     time::Duration,
 };
 
-use ferry_proto::Fingerprint;
+use ferry_proto::{Fingerprint, RemotePath};
 use tokio::{
     sync::{watch, Semaphore},
     task::JoinSet,
@@ -22,7 +22,7 @@ use crate::{
     clients::Clients,
     connection::Shared,
     context::Limits,
-    storage::{LocalStorage, Storage},
+    storage::{LocalStorage, S3Config, S3Limits, S3Storage, Storage},
 };
 
 /// Connections served at once; more are refused.
@@ -37,15 +37,26 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 /// How often the authorized clients file is checked for changes.
 pub const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 
+/// What a server serves.
+#[derive(Debug, Clone)]
+pub enum Root {
+    /// A directory on this machine.
+    Dir(PathBuf),
+    /// A bucket of an S3-compatible object store, or a prefix of one.
+    Bucket(S3Config),
+}
+
 /// What to serve, where, and with which identity.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The directory to serve.
-    pub root: PathBuf,
+    /// The directory or bucket to serve.
+    pub root: Root,
     /// The UDP address to listen on; port 0 picks a free port.
     pub listen: SocketAddr,
     /// The state directory: the certificate and key, the authorized
-    /// clients and the invites.
+    /// clients and the invites. Every gateway of one bucket is given the
+    /// same directory, so that all of them present the same identity and
+    /// admit the same clients.
     pub certs: PathBuf,
     /// How long interrupted uploads' partial files are kept for a resume
     /// ([`PARTIALS_TTL`] by default).
@@ -69,6 +80,14 @@ pub enum ServerError {
         path: PathBuf,
         /// Why.
         error: std::io::Error,
+    },
+    /// The bucket cannot be reached or is refused.
+    #[error("cannot serve {url}: {error}")]
+    Bucket {
+        /// The bucket's `s3://` URL.
+        url: String,
+        /// Why.
+        error: String,
     },
     /// The identity could not be loaded or generated.
     #[error(transparent)]
@@ -101,19 +120,33 @@ pub struct Server {
     transport: TransportOptions,
     fingerprint: Fingerprint,
     generated: bool,
-    root: PathBuf,
+    served: String,
 }
 
 impl Server {
     /// Opens the root, loads or generates the identity, and binds the
-    /// endpoint. Must be called inside a tokio runtime.
+    /// endpoint. Must be called inside a tokio runtime. A bucket is not
+    /// contacted yet: [`Server::check_storage`] does that.
     pub fn bind(config: &Config) -> Result<Self, ServerError> {
-        let root_err = |error| ServerError::Root {
-            path: config.root.clone(),
-            error,
+        let (storage, served): (Arc<dyn Storage>, String) = match &config.root {
+            Root::Dir(path) => {
+                let root_err = |error| ServerError::Root {
+                    path: path.clone(),
+                    error,
+                };
+                let root = path.canonicalize().map_err(root_err)?;
+                let storage = LocalStorage::open(&root).map_err(root_err)?;
+                (Arc::new(storage), root.display().to_string())
+            }
+            Root::Bucket(s3) => {
+                let storage =
+                    S3Storage::open(s3, S3Limits::default()).map_err(|e| ServerError::Bucket {
+                        url: s3.url(),
+                        error: e.to_string(),
+                    })?;
+                (Arc::new(storage), s3.url())
+            }
         };
-        let root = config.root.canonicalize().map_err(root_err)?;
-        let storage = LocalStorage::open(&root).map_err(root_err)?;
         let identity = ferry_trust::load_or_generate(&config.certs, Role::Server)?;
         let limits = Limits::default();
         let clients = Clients::open(
@@ -141,7 +174,7 @@ impl Server {
             .map_err(bind_err)?;
         Ok(Server {
             endpoint,
-            storage: Arc::new(storage),
+            storage,
             limits,
             clients,
             limiter: config
@@ -152,7 +185,22 @@ impl Server {
             partials_ttl: config.partials_ttl,
             fingerprint: identity.fingerprint,
             generated: identity.generated,
-            root,
+            served,
+        })
+    }
+
+    /// Lists the root once, so that a bucket that cannot be reached, or
+    /// whose credentials are refused, stops the server at start rather than
+    /// failing every request.
+    pub async fn check_storage(&self) -> Result<(), ServerError> {
+        let root = RemotePath::root();
+        let listed = match self.storage.list(&root).await {
+            Ok(mut listing) => listing.next_batch(1).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        listed.map_err(|e| ServerError::Bucket {
+            url: self.served.clone(),
+            error: e.to_string(),
         })
     }
 
@@ -173,9 +221,10 @@ impl Server {
         self.generated
     }
 
-    /// The canonical root directory served.
-    pub fn root(&self) -> &std::path::Path {
-        &self.root
+    /// What is served: the canonical root directory, or the bucket's
+    /// `s3://` URL.
+    pub fn served(&self) -> &str {
+        &self.served
     }
 
     /// How many clients the authorized clients file lists.

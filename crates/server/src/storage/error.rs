@@ -74,6 +74,20 @@ pub enum StorageError {
         /// The file's size.
         size: u64,
     },
+    /// The object was replaced while it was being read (object stores).
+    #[error("{0}: the file changed while it was being read")]
+    Changed(RemotePath),
+    /// A directory too large to move on a store where a move copies every
+    /// object.
+    #[error("{path}: cannot move a directory of more than {objects} objects or {} MiB on object storage, where a move copies every object; move what it holds in smaller parts", bytes >> 20)]
+    TooLargeToMove {
+        /// The directory.
+        path: RemotePath,
+        /// The most objects a move copies.
+        objects: usize,
+        /// The most bytes a move copies.
+        bytes: u64,
+    },
     /// The file ended before the bytes its size promised (it shrank while
     /// being read).
     #[error("{0}: the file shrank while it was being read")]
@@ -135,7 +149,12 @@ impl StorageError {
             E::PrefixMismatch(_) => ErrorCode::PrefixMismatch,
             E::Reserved(_) => ErrorCode::InvalidPath,
             E::Busy(_) => ErrorCode::Busy,
-            E::Shrank(_) | E::SizeMismatch { .. } | E::Io { .. } | E::Internal(_) => ErrorCode::Io,
+            E::TooLargeToMove { .. } => ErrorCode::TooLarge,
+            E::Shrank(_)
+            | E::Changed(_)
+            | E::SizeMismatch { .. }
+            | E::Io { .. }
+            | E::Internal(_) => ErrorCode::Io,
         }
     }
 

@@ -6,6 +6,9 @@
 //!   its stable wire code.
 //! - [`LocalStorage`] (in `local.rs`): a directory on this machine, through
 //!   cap-std beneath the root.
+//! - [`S3Storage`] (in `s3/`): a bucket of an S3-compatible object store,
+//!   through opendal; its module doc says how files, directories and
+//!   partial uploads map onto objects.
 //!
 //! The contract every backend keeps:
 //!
@@ -28,6 +31,7 @@
 
 mod error;
 mod local;
+mod s3;
 
 use std::{fmt, time::Duration};
 
@@ -36,7 +40,11 @@ use bytes::Bytes;
 use ferry_net::{ChunkSink, ChunkSource};
 use ferry_proto::{Digest, Entry, RemotePath, Timestamp};
 
-pub use self::{error::StorageError, local::LocalStorage};
+pub use self::{
+    error::StorageError,
+    local::LocalStorage,
+    s3::{S3Config, S3Limits, S3Storage},
+};
 #[cfg(test)]
 pub(crate) use ferry_net::file::umask;
 
