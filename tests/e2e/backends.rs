@@ -184,23 +184,7 @@ impl World {
 
     /// Runs `ferry ARGS --accept-new` with `input` on its stdin.
     fn with_stdin(&self, args: &[&str], input: &[u8]) -> Output {
-        let mut child = self
-            .cmd()
-            .args(args)
-            .arg("--accept-new")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let data = input.to_vec();
-        let writer = std::thread::spawn(move || {
-            let _ = std::io::Write::write_all(&mut stdin, &data);
-        });
-        let out = child.wait_with_output().unwrap();
-        writer.join().unwrap();
-        out
+        crate::util::feed(self.cmd().args(args).arg("--accept-new"), input)
     }
 
     /// Starts `ferry ARGS --accept-new --json` in the background.

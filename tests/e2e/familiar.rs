@@ -25,22 +25,7 @@ fn json_lines(s: &str) -> Vec<Value> {
 }
 
 fn piped(env: &Env, args: &[&str], input: &[u8]) -> std::process::Output {
-    let mut child = env
-        .cmd()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let data = input.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&data);
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    out
+    crate::util::feed(env.cmd().args(args), input)
 }
 
 #[test]

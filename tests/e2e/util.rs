@@ -290,6 +290,25 @@ pub(crate) fn authorize(home: &Path, certs: &Path) -> String {
     fp
 }
 
+/// Runs `cmd` with `input` on its stdin (written from a thread, so a command
+/// that fills its stdout first cannot deadlock) and returns its output.
+pub(crate) fn feed(cmd: &mut Command, input: &[u8]) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run ferry");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let data = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = std::io::Write::write_all(&mut stdin, &data);
+    });
+    let out = child.wait_with_output().expect("wait for ferry");
+    writer.join().expect("stdin writer");
+    out
+}
+
 pub(crate) fn write(path: &Path, contents: &[u8]) -> PathBuf {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).unwrap();
