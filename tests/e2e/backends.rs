@@ -17,7 +17,7 @@ use std::{
 
 use serde_json::Value;
 
-use crate::util::{authorize, bytes, show, write, Server, FERRY};
+use crate::util::{authorize, b3, bytes, file_events, json_lines, show, write, Server, FERRY};
 
 /// Which storage the server serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,24 +259,6 @@ fn start_gateway(
 
 fn host(server: &Server) -> String {
     format!("127.0.0.1:{}", server.port)
-}
-
-fn b3(data: &[u8]) -> String {
-    blake3::hash(data).to_hex().to_string()
-}
-
-fn json_lines(stdout: &[u8]) -> Vec<Value> {
-    String::from_utf8_lossy(stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
-        .collect()
-}
-
-fn file_events(stdout: &[u8]) -> Vec<Value> {
-    json_lines(stdout)
-        .into_iter()
-        .filter(|e| e["event"] == "file")
-        .collect()
 }
 
 /// Runs the test body `$name(Backend)` once per backend.

@@ -10,18 +10,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde_json::Value;
-
-use crate::util::{bytes, names, show, Env, FERRY};
+use crate::util::{bytes, json_lines, names, show, Env, FERRY};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-fn json_lines(s: &str) -> Vec<Value> {
-    s.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
-        .collect()
 }
 
 fn piped(env: &Env, args: &[&str], input: &[u8]) -> std::process::Output {

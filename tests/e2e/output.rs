@@ -3,15 +3,7 @@
 
 use std::{os::unix::fs::PermissionsExt, time::Duration};
 
-use serde_json::Value;
-
-use crate::util::{bytes, show, Env};
-
-fn json_lines(text: &str) -> Vec<Value> {
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
-        .collect()
-}
+use crate::util::{bytes, json_lines, show, Env};
 
 #[test]
 fn off_a_terminal_output_is_plain_lines_without_escape_codes() {
@@ -88,7 +80,7 @@ fn json_output_parses_back() {
 
     let out = env.run(&["get", &env.host(), "/nope", "-o", "dl/", "--json"]);
     assert_eq!(out.status.code(), Some(1));
-    let lines = json_lines(&String::from_utf8_lossy(&out.stdout));
+    let lines = json_lines(&out.stdout);
     let failure = lines
         .iter()
         .find(|v| v["ok"] == false)

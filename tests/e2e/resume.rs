@@ -9,35 +9,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde_json::Value;
-
 use ferry_proto::{Digest, ErrorCode, Kind, Request};
 
 use crate::{
     hostile::{self, Hostile, Reply},
-    util::{bytes, names, show, Env, Server},
+    util::{b3, bytes, file_events, json_lines, names, show, Env, Server},
 };
 
 const BIG: usize = 200 << 20;
-
-fn b3(data: &[u8]) -> String {
-    blake3::hash(data).to_hex().to_string()
-}
-
-/// The JSON events of a command's stdout.
-fn events(stdout: &[u8]) -> Vec<Value> {
-    String::from_utf8_lossy(stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
-        .collect()
-}
-
-fn file_events(stdout: &[u8]) -> Vec<Value> {
-    events(stdout)
-        .into_iter()
-        .filter(|e| e["event"] == "file")
-        .collect()
-}
 
 fn len(path: &Path) -> u64 {
     std::fs::metadata(path).map_or(0, |m| m.len())
@@ -206,7 +185,7 @@ fn restarted(out: &std::process::Output, size: usize) {
     assert_eq!(files[0]["restarted"], true, "{}", files[0]);
     assert_eq!(files[0]["resumed_from"], 0);
     assert_eq!(files[0]["bytes"], size as u64);
-    let summary = events(&out.stdout).pop().unwrap();
+    let summary = json_lines(&out.stdout).pop().unwrap();
     assert_eq!(summary["restarted"], 1, "{summary}");
 }
 
@@ -262,7 +241,7 @@ fn re_runs_skip_what_is_already_there() {
             .all(|f| f["skipped"] == true && f["bytes"] == 0),
         "{files:?}"
     );
-    let summary = events(&out.stdout).pop().unwrap();
+    let summary = json_lines(&out.stdout).pop().unwrap();
     assert_eq!(
         (summary["skipped"].as_u64(), summary["files"].as_u64()),
         (Some(5), Some(0))
@@ -321,7 +300,7 @@ fn re_runs_skip_what_is_already_there() {
     // Uploads skip the same way; a touched file goes again.
     env.ok(&["put", "-r", &env.host(), "dl/t", "--to", "/"]);
     let out = env.run(&["put", "-r", &env.host(), "dl/t", "--to", "/", "--json"]);
-    let summary = events(&out.stdout).pop().unwrap();
+    let summary = json_lines(&out.stdout).pop().unwrap();
     assert_eq!(summary["skipped"], 5, "{summary}");
     let later = std::time::SystemTime::now() + Duration::from_secs(5);
     std::fs::File::options()
@@ -331,7 +310,7 @@ fn re_runs_skip_what_is_already_there() {
         .set_modified(later)
         .unwrap();
     let out = env.run(&["put", "-r", &env.host(), "dl/t", "--to", "/", "--json"]);
-    let summary = events(&out.stdout).pop().unwrap();
+    let summary = json_lines(&out.stdout).pop().unwrap();
     assert_eq!(
         (summary["skipped"].as_u64(), summary["files"].as_u64()),
         (Some(4), Some(1))
@@ -352,7 +331,7 @@ fn sum_prints_what_b3sum_prints() {
         format!("{}  /d/a.bin\n{}  /d/empty\n", b3(&a), b3(b""))
     );
     let out = env.ok(&["sum", &env.host(), "/d/*", "--json"]);
-    let lines = events(out.as_bytes());
+    let lines = json_lines(out.as_bytes());
     assert_eq!(lines[0]["hash"], b3(&a));
     assert_eq!(lines[0]["size"], 3_000_000);
     let err = env.fails(&["sum", &env.host(), "/d", "/nope"]);
@@ -423,7 +402,7 @@ fn a_download_from_a_lying_server_is_refused() {
         env.local_file("dl/x.bin", b"the good old copy");
         let out = env.run(&["get", &server.host(), "/x.bin", "-o", "dl/", "--json"]);
         assert_eq!(out.status.code(), Some(1), "{case}: {}", show(&out));
-        let failure = events(&out.stdout)
+        let failure = json_lines(&out.stdout)
             .into_iter()
             .find(|e| e["ok"] == false)
             .unwrap_or_else(|| panic!("{case}: {}", show(&out)));

@@ -309,6 +309,27 @@ pub(crate) fn feed(cmd: &mut Command, input: &[u8]) -> Output {
     out
 }
 
+/// The BLAKE3 of `data`, in hex, as `b3sum` and `ferry sum` print it.
+pub(crate) fn b3(data: &[u8]) -> String {
+    blake3::hash(data).to_hex().to_string()
+}
+
+/// The JSON values of a command's output, one per line.
+pub(crate) fn json_lines(out: &(impl AsRef<[u8]> + ?Sized)) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(out.as_ref())
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect()
+}
+
+/// The per-file events of a `--json` transfer's output.
+pub(crate) fn file_events(out: &(impl AsRef<[u8]> + ?Sized)) -> Vec<serde_json::Value> {
+    json_lines(out)
+        .into_iter()
+        .filter(|e| e["event"] == "file")
+        .collect()
+}
+
 pub(crate) fn write(path: &Path, contents: &[u8]) -> PathBuf {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).unwrap();
