@@ -5,7 +5,7 @@ use std::{net::UdpSocket, time::Duration};
 
 use ferry_proto::{ErrorCode, PutRequest, Request, Response};
 
-use crate::util::{is_root, names, show, Env};
+use crate::util::{is_root, names, show, stalled_upload, Env};
 
 #[test]
 fn unknown_host_port_and_absent_server() {
@@ -302,21 +302,7 @@ fn stalled_uploads_do_not_starve_other_clients() {
         // upload would exhaust.
         let mut held = Vec::new();
         for i in 0..600 {
-            let (mut send, recv) = conn.open_bi().await.unwrap();
-            let put = Request::Put(PutRequest {
-                path: format!("/stalled{i}.bin"),
-                size: 1 << 20,
-                offset: 0,
-                prefix: None,
-                hash: false,
-                mtime: None,
-                mode: None,
-                new_mode: None,
-                size_unknown: false,
-            });
-            ferry_net::write_frame(&mut send, &put).await.unwrap();
-            send.write_all(&[7u8; 100]).await.unwrap();
-            held.push((send, recv));
+            held.push(stalled_upload(&conn, i).await);
         }
         (client, held)
     });

@@ -12,10 +12,10 @@ use std::{
 };
 
 use ferry_client::{ConnectError, ConnectOptions, ErrorCode, RemotePath, RequestError, Trust};
-use ferry_proto::{Fingerprint, PutRequest, Request};
+use ferry_proto::{Fingerprint, Request};
 use ferry_trust::{Identity, PinVerifier, Role};
 
-use crate::util::{show, Env, FERRY};
+use crate::util::{show, stalled_upload, Env, FERRY};
 
 /// A client identity in `dir`, allowed on `env`'s server under `name`
 /// unless `name` is `None`; returns once the running server has re-read
@@ -94,29 +94,6 @@ async fn library(env: &Env, id: &Arc<Identity>) -> Result<ferry_client::Client, 
         },
     )
     .await
-}
-
-/// Opens an upload of 1 MiB and sends its header and 100 bytes, then
-/// nothing.
-async fn stalled_upload(
-    conn: &quinn::Connection,
-    i: usize,
-) -> (quinn::SendStream, quinn::RecvStream) {
-    let (mut send, recv) = conn.open_bi().await.unwrap();
-    let put = Request::Put(PutRequest {
-        path: format!("/stalled{i}.bin"),
-        size: 1 << 20,
-        offset: 0,
-        prefix: None,
-        hash: false,
-        mtime: None,
-        mode: None,
-        new_mode: None,
-        size_unknown: false,
-    });
-    ferry_net::write_frame(&mut send, &put).await.unwrap();
-    send.write_all(&[7u8; 100]).await.unwrap();
-    (send, recv)
 }
 
 /// The peak resident memory of process `pid`, in KiB (`VmHWM`).

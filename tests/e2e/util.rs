@@ -290,6 +290,29 @@ pub(crate) fn authorize(home: &Path, certs: &Path) -> String {
     fp
 }
 
+/// Opens an upload of 1 MiB and sends its header and 100 bytes, then
+/// nothing.
+pub(crate) async fn stalled_upload(
+    conn: &quinn::Connection,
+    i: usize,
+) -> (quinn::SendStream, quinn::RecvStream) {
+    let (mut send, recv) = conn.open_bi().await.unwrap();
+    let put = ferry_proto::Request::Put(ferry_proto::PutRequest {
+        path: format!("/stalled{i}.bin"),
+        size: 1 << 20,
+        offset: 0,
+        prefix: None,
+        hash: false,
+        mtime: None,
+        mode: None,
+        new_mode: None,
+        size_unknown: false,
+    });
+    ferry_net::write_frame(&mut send, &put).await.unwrap();
+    send.write_all(&[7u8; 100]).await.unwrap();
+    (send, recv)
+}
+
 /// Runs `cmd` with `input` on its stdin (written from a thread, so a command
 /// that fills its stdout first cannot deadlock) and returns its output.
 pub(crate) fn feed(cmd: &mut Command, input: &[u8]) -> Output {
