@@ -434,9 +434,14 @@ async fn first_answer(streams: Vec<(quinn::SendStream, quinn::RecvStream)>) -> (
 }
 
 /// A client-side verifier that blocks until its gate closes: the client
-/// has sent its first flight, got the server's, and then goes quiet.
+/// has sent its first flight, got the server's, and then goes quiet. It
+/// says on `reached` when it gets there: by then the server has taken the
+/// connection in and counts it against its address.
 #[derive(Debug)]
-struct Stall(Arc<std::sync::Mutex<std::sync::mpsc::Receiver<()>>>);
+struct Stall {
+    gate: Arc<std::sync::Mutex<std::sync::mpsc::Receiver<()>>>,
+    reached: std::sync::mpsc::Sender<()>,
+}
 
 impl rustls::client::danger::ServerCertVerifier for Stall {
     fn verify_server_cert(
@@ -447,8 +452,9 @@ impl rustls::client::danger::ServerCertVerifier for Stall {
         _: &[u8],
         _: rustls::pki_types::UnixTime,
     ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        let _ = self.reached.send(());
         let gate = self
-            .0
+            .gate
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let _ = gate.recv();
@@ -481,11 +487,13 @@ impl rustls::client::danger::ServerCertVerifier for Stall {
 }
 
 /// Starts, on its own thread, a handshake from `from` that stalls in the
-/// middle until `gate` is dropped.
+/// middle until `gate` is dropped, and says on `reached` once the server
+/// has answered it.
 fn stalled_handshake(
     env: &Env,
     from: [u8; 4],
     gate: Arc<std::sync::Mutex<std::sync::mpsc::Receiver<()>>>,
+    reached: std::sync::mpsc::Sender<()>,
 ) -> std::thread::JoinHandle<()> {
     let addr = SocketAddr::from(([127, 0, 0, 1], env.server.port));
     std::thread::spawn(move || {
@@ -494,7 +502,7 @@ fn stalled_handshake(
                 .with_protocol_versions(&[&rustls::version::TLS13])
                 .unwrap()
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(Stall(gate)))
+                .with_custom_certificate_verifier(Arc::new(Stall { gate, reached }))
                 .with_no_client_auth();
         tls.alpn_protocols = vec![ferry_proto::ALPN.to_vec()];
         let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
@@ -522,32 +530,35 @@ fn stalled_handshakes_time_out_and_a_flood_turns_on_address_validation() {
     let id = env.identity();
     let (release, gate) = std::sync::mpsc::channel::<()>();
     let gate = Arc::new(std::sync::Mutex::new(gate));
+    let (reached, arrivals) = std::sync::mpsc::channel::<()>();
     // 64 handshakes that never finish, 32 from each of two loopback
     // addresses (the per-address cap).
     let stalled: Vec<_> = (0..64u8)
-        .map(|i| stalled_handshake(&env, [127, 0, 0, 2 + i / 32], gate.clone()))
+        .map(|i| stalled_handshake(&env, [127, 0, 0, 2 + i / 32], gate.clone(), reached.clone()))
         .collect();
+    drop(reached);
+    // Probing before all 64 are in would race them for 127.0.0.2's last
+    // slot, so wait until the server has answered every one (a generous
+    // bound for a loaded machine, well inside their 10 s).
+    let deadline = Instant::now() + Duration::from_secs(8);
+    for n in 0..64 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            arrivals.recv_timeout(left).is_ok(),
+            "only {n} of the 64 stalled handshakes reached the server"
+        );
+    }
+    // 127.0.0.2 has its 32 connections (pending handshakes count): a new
+    // one from there is refused, after its Retry.
     let rt = tokio::runtime::Runtime::new().unwrap();
-    // 127.0.0.2 has its 32 connections (pending handshakes count) once
-    // the server has taken them all up (64 threads starting handshakes:
-    // a generous bound, for a loaded machine).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let attempt = rt.block_on(async {
-            let (_endpoint, connecting) = start(&env, &id, None, [127, 0, 0, 2]);
-            connecting.await
-        });
-        match attempt {
-            Err(quinn::ConnectionError::ConnectionClosed(c))
-                if c.error_code == quinn::TransportErrorCode::CONNECTION_REFUSED =>
-            {
-                break
-            }
-            Ok(conn) => conn.close(ferry_net::codes::DONE, b"bye"),
-            Err(e) => panic!("{e}"),
-        }
-        assert!(Instant::now() < deadline, "127.0.0.2 was never full");
-        std::thread::sleep(Duration::from_millis(100));
+    let attempt = rt.block_on(async {
+        let (_endpoint, connecting) = start(&env, &id, None, [127, 0, 0, 2]);
+        connecting.await
+    });
+    match attempt {
+        Err(quinn::ConnectionError::ConnectionClosed(c))
+            if c.error_code == quinn::TransportErrorCode::CONNECTION_REFUSED => {}
+        other => panic!("127.0.0.2 is full, yet: {other:?}"),
     }
     // A real client still gets in, after proving its address.
     ls_is_answered(&env, "visible.txt");
