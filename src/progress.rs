@@ -391,6 +391,9 @@ impl StatsRecorder {
         let task = tokio::spawn(async move {
             let start = progress.start;
             let mut tick = tokio::time::interval(Duration::from_millis(100));
+            // A recorder held up (a loaded machine) writes one row late
+            // rather than a burst of rows a few microseconds apart.
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             let (mut last_t, mut last_b, mut smooth) = (0.0f64, 0u64, 0.0f64);
             loop {
                 let last = tokio::select! {

@@ -231,7 +231,9 @@ impl World {
                 panic!("the transfer ended ({status:?}) before it could be interrupted");
             }
             assert!(Instant::now() < deadline, "the transfer never got going");
-            std::thread::sleep(Duration::from_millis(2));
+            // Each look is a `ferry stat` process and a connection: a few
+            // dozen a second, not hundreds.
+            std::thread::sleep(Duration::from_millis(20));
         }
         child.kill().unwrap();
         child.wait().unwrap();
@@ -494,6 +496,8 @@ fn a_killed_upload_leaves_the_old_file_and_resumes(backend: Backend) {
     w.kill_when(&mut child, &h, "/.big.bin.ferry-part", 40 << 20);
     assert!(w.fetch(&h, "/big.bin") == old, "the old version is intact");
     assert_eq!(w.remote_size(&h, "/big.bin"), Some(3 << 20));
+    // The server lets go of the killed upload at the idle timeout.
+    w.server.wait_for_log("connection closed: timed out");
 
     let out = w.run(&["put", &h, "big.bin", "--json"]);
     assert!(out.status.success(), "{}", show(&out));
@@ -684,7 +688,9 @@ impl World {
                 panic!("the transfer ended ({status:?}) before it could be interrupted");
             }
             assert!(Instant::now() < deadline, "the transfer never got going");
-            std::thread::sleep(Duration::from_millis(2));
+            // Each look is a `ferry stat` process and a connection: a few
+            // dozen a second, not hundreds.
+            std::thread::sleep(Duration::from_millis(20));
         }
         self.server.stop_now();
         let out = child_output(child);

@@ -125,7 +125,8 @@ fn stats_csv_records_monotone_progress() {
         .collect();
     assert!(rows.len() >= 2, "{csv}");
     for pair in rows.windows(2) {
-        assert!(pair[1][0] > pair[0][0], "time increases: {csv}");
+        // The final row may fall in the millisecond of the one before.
+        assert!(pair[1][0] >= pair[0][0], "time never goes back: {csv}");
         assert!(pair[1][1] >= pair[0][1], "bytes never decrease: {csv}");
     }
     for row in &rows {

@@ -110,6 +110,10 @@ fn a_killed_upload_resumes_and_sends_little_more_than_the_rest() {
     let partial = env.root.join(".big.bin.ferry-part");
     interrupt(&env, &["put", &env.host(), "big.bin", "-j", "1"], &partial);
     assert!(!env.root.join("big.bin").exists());
+    // The server holds the killed upload (and its partial) until the
+    // connection's idle timeout; the re-run would wait for it anyway, but
+    // its wait is bounded, so let the order be explicit.
+    env.server.wait_for_log("connection closed: timed out");
 
     let out = env.run(&["put", &env.host(), "big.bin", "--json"]);
     resumed(&out, BIG);

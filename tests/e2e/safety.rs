@@ -125,7 +125,9 @@ fn a_killed_stdin_upload_commits_nothing() {
         std::fs::read(env.root.join("keep.bin")).unwrap(),
         b"the old version"
     );
-    // The partial of a stream cannot be resumed, so it goes.
+    // The partial of a stream cannot be resumed, so it goes when the
+    // server lets go of the killed upload, at the idle timeout.
+    env.server.wait_for_log("connection closed: timed out");
     let deadline = Instant::now() + Duration::from_secs(20);
     while names(&env.root) != ["keep.bin"] {
         assert!(Instant::now() < deadline, "{:?}", names(&env.root));

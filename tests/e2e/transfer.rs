@@ -315,7 +315,10 @@ fn a_download_cut_off_by_the_server_leaves_the_local_file_alone() {
 #[test]
 fn the_server_lets_transfers_in_flight_finish_on_shutdown() {
     let mut env = Env::new();
-    let data = bytes(300 << 20, 5);
+    // --limit keeps the download in flight for about 3 s after its first
+    // 8 MiB whatever the machine's speed: well inside the server's 10 s of
+    // grace, and never over before the signal.
+    let data = bytes(64 << 20, 5);
     env.remote_file("big.bin", &data);
     let child = env
         .cmd()
@@ -327,6 +330,8 @@ fn the_server_lets_transfers_in_flight_finish_on_shutdown() {
             "dl/",
             "--accept-new",
             "-q",
+            "--limit",
+            "16M",
         ])
         .stderr(Stdio::piped())
         .spawn()
