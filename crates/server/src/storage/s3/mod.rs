@@ -46,7 +46,7 @@ use tokio::sync::Semaphore;
 use self::{
     listing::S3Listing,
     partial::{Chain, Segment, STAGING},
-    reader::S3Reader,
+    reader::{ReadAhead, S3Reader},
     writer::S3Writer,
 };
 use super::{Listing, ReadHandle, Resume, Storage, StorageError, WriteHandle};
@@ -122,6 +122,11 @@ pub struct S3Limits {
     /// Upload bytes all uploads together may hold in memory before their
     /// segments are complete; past it, uploads write shorter segments.
     pub buffers: usize,
+    /// Download bytes all downloads together may fetch ahead of what they
+    /// send. A large download that fits fetches four ranges of `segment`
+    /// bytes at once; one that does not (or a small file) reads by one GET,
+    /// which holds next to nothing.
+    pub read_ahead: usize,
     /// The most objects a directory rename copies.
     pub move_objects: usize,
     /// The most bytes a directory rename copies.
@@ -133,6 +138,7 @@ impl Default for S3Limits {
         S3Limits {
             segment: 8 << 20,
             buffers: 512 << 20,
+            read_ahead: 256 << 20,
             move_objects: 1000,
             move_bytes: 4 << 30,
         }
@@ -142,6 +148,11 @@ impl Default for S3Limits {
 /// How many requests one listing or rename has in flight at once.
 const FAN_OUT: usize = 32;
 
+/// How many ranged GETs a large download has in flight at once: one GET
+/// stream from a store is often slower than the link (rclone's
+/// `--multi-thread-streams` default is 4 too).
+const READ_AHEAD_PARTS: usize = 4;
+
 /// A bucket served through opendal's S3 service.
 #[derive(Clone)]
 pub struct S3Storage {
@@ -150,6 +161,8 @@ pub struct S3Storage {
     limits: S3Limits,
     /// Memory for upload buffers, in KiB.
     budget: Arc<Semaphore>,
+    /// Memory for downloads' read-ahead, in KiB.
+    read_ahead: Arc<Semaphore>,
 }
 
 impl fmt::Debug for S3Storage {
@@ -204,6 +217,7 @@ impl S3Storage {
             op,
             url: config.url(),
             budget: Arc::new(Semaphore::new(limits.buffers / 1024)),
+            read_ahead: Arc::new(Semaphore::new(limits.read_ahead / 1024)),
             limits,
         })
     }
@@ -245,6 +259,22 @@ impl S3Storage {
             let marker = (item.path() == dir).then(|| item.metadata());
             dir_entry(name, marker)
         }))
+    }
+
+    /// Room to fetch ahead for a download of `left` more bytes, if it is
+    /// large enough to gain from parallel GETs and the room is free; held
+    /// until the download ends.
+    fn read_ahead(&self, left: u64) -> Option<ReadAhead> {
+        let chunk = self.limits.segment;
+        if left < (2 * READ_AHEAD_PARTS * chunk) as u64 {
+            return None;
+        }
+        let kib = u32::try_from(READ_AHEAD_PARTS * chunk / 1024).ok()?;
+        let permit = self.read_ahead.clone().try_acquire_many_owned(kib).ok()?;
+        Some(ReadAhead {
+            chunk,
+            _permit: permit,
+        })
     }
 
     /// Insists that `path` is an existing directory.
@@ -585,8 +615,16 @@ impl Storage for S3Storage {
             });
         }
         let etag = meta.etag().map(str::to_owned);
-        let reader =
-            S3Reader::open(self.op.clone(), path.clone(), entry, etag, offset, hash).await?;
+        let ahead = self.read_ahead(entry.size - offset);
+        let reader = S3Reader::open(
+            self.op.clone(),
+            path.clone(),
+            entry,
+            etag,
+            (offset, hash),
+            ahead,
+        )
+        .await?;
         Ok(Box::new(reader))
     }
 

@@ -1,13 +1,23 @@
-//! [`S3Reader`]: an object read front to back by one ranged GET, pinned to
-//! the ETag seen when it was opened.
+//! [`S3Reader`]: an object read front to back by one ranged GET (or, with
+//! [`ReadAhead`], by several at once), pinned to the ETag seen when it was
+//! opened.
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use ferry_proto::{Digest, Entry, RemotePath};
 use futures::StreamExt;
 use opendal::{FuturesBytesStream, Operator};
+use tokio::sync::OwnedSemaphorePermit;
 
-use super::{store_error, ReadHandle, StorageError};
+use super::{store_error, ReadHandle, StorageError, READ_AHEAD_PARTS};
+
+/// Room to fetch [`READ_AHEAD_PARTS`] ranges of `chunk` bytes at once,
+/// taken from the backend's read-ahead memory.
+#[derive(Debug)]
+pub(super) struct ReadAhead {
+    pub(super) chunk: usize,
+    pub(super) _permit: OwnedSemaphorePermit,
+}
 
 /// An open object. The GET starts with the first read, so opening costs
 /// one HEAD (done by the caller) and, for a resumed read, the prefix.
@@ -20,9 +30,10 @@ pub(super) struct S3Reader {
     at: u64,
     stream: Option<FuturesBytesStream>,
     /// Bytes received but not yet returned.
-    ahead: Bytes,
+    pending: Bytes,
     hasher: Option<Box<blake3::Hasher>>,
     prefix: Option<Digest>,
+    ahead: Option<ReadAhead>,
 }
 
 impl S3Reader {
@@ -33,8 +44,8 @@ impl S3Reader {
         path: RemotePath,
         entry: Entry,
         etag: Option<String>,
-        offset: u64,
-        hash: bool,
+        (offset, hash): (u64, bool),
+        ahead: Option<ReadAhead>,
     ) -> Result<Self, StorageError> {
         let mut reader = S3Reader {
             op,
@@ -43,9 +54,10 @@ impl S3Reader {
             etag,
             at: 0,
             stream: None,
-            ahead: Bytes::new(),
+            pending: Bytes::new(),
             hasher: hash.then(|| Box::new(blake3::Hasher::new())),
             prefix: None,
+            ahead,
         };
         if hash && offset > 0 {
             let mut stream = reader.stream_from(0).await?;
@@ -59,7 +71,7 @@ impl S3Reader {
                 left -= take as u64;
                 if left == 0 {
                     // Go on with this GET rather than starting another.
-                    reader.ahead = chunk.slice(take..);
+                    reader.pending = chunk.slice(take..);
                     reader.stream = Some(stream);
                     break;
                 }
@@ -79,6 +91,9 @@ impl S3Reader {
         let mut reader = self.op.reader_with(key);
         if let Some(etag) = &self.etag {
             reader = reader.if_match(etag);
+        }
+        if let Some(ahead) = &self.ahead {
+            reader = reader.concurrent(READ_AHEAD_PARTS).chunk(ahead.chunk);
         }
         let reader = reader.await.map_err(|e| store_error(&self.path, e))?;
         reader
@@ -128,16 +143,16 @@ impl ReadHandle for S3Reader {
         let Some(stream) = self.stream.as_mut() else {
             return Err(StorageError::Internal(self.path.clone()));
         };
-        let out = if self.ahead.len() >= len {
-            self.ahead.split_to(len)
+        let out = if self.pending.len() >= len {
+            self.pending.split_to(len)
         } else {
             let mut buf = BytesMut::with_capacity(len);
-            buf.extend_from_slice(&std::mem::take(&mut self.ahead));
+            buf.extend_from_slice(&std::mem::take(&mut self.pending));
             while buf.len() < len {
                 let mut chunk = next(stream, &self.path).await?;
                 let take = chunk.len().min(len - buf.len());
                 buf.extend_from_slice(&chunk.split_to(take));
-                self.ahead = chunk;
+                self.pending = chunk;
             }
             buf.freeze()
         };
