@@ -34,6 +34,10 @@ bench-wan *args:
 bench-s3:
     bash bench/s3.sh
 
+# the S3 download far from its store (root; the wan tool)
+bench-s3-wan:
+    bash bench/s3-wan.sh
+
 # A real S3 server on 127.0.0.1 for the S3 tests: `just seaweedfs start`,
 # then `. target/seaweedfs/env`; `just seaweedfs stop`.
 seaweedfs cmd="start":
