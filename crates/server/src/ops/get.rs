@@ -69,10 +69,7 @@ mod tests {
     use ferry_proto::{frame, Digest, ErrorCode, Request, Response, Trailer};
 
     use crate::ops::testing::{call, code, context};
-
-    fn b3(bytes: &[u8]) -> Digest {
-        Digest(*blake3::hash(bytes).as_bytes())
-    }
+    use crate::storage::testing::b3;
 
     fn get(p: &str, offset: u64, prefix: Option<Digest>, hash: bool) -> Request {
         Request::Get {

@@ -146,10 +146,7 @@ mod tests {
     };
 
     use crate::ops::testing::{call, code, context};
-
-    fn b3(bytes: &[u8]) -> Digest {
-        Digest(*blake3::hash(bytes).as_bytes())
-    }
+    use crate::storage::testing::b3;
 
     fn put(path: &str, size: u64) -> Request {
         Request::Put(PutRequest {

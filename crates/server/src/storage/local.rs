@@ -686,10 +686,7 @@ mod tests {
     use ferry_proto::ErrorCode;
 
     use super::*;
-
-    fn p(s: &str) -> RemotePath {
-        RemotePath::parse(s).unwrap()
-    }
+    use crate::storage::testing::{b3, commit, p};
 
     async fn count(s: &LocalStorage, dir: &str) -> usize {
         let mut listing = s.list(&p(dir)).await.unwrap();
@@ -724,20 +721,6 @@ mod tests {
         assert_eq!(count(&s, "/").await, 3);
         s.remove(&p("/pw")).await.unwrap();
         assert!(std::path::Path::new("/etc/passwd").exists());
-    }
-
-    fn b3(bytes: &[u8]) -> Digest {
-        Digest(*blake3::hash(bytes).as_bytes())
-    }
-
-    fn commit(size: u64, hash: Option<Digest>) -> Commit {
-        Commit {
-            size,
-            mtime: None,
-            mode: None,
-            new_mode: None,
-            hash,
-        }
     }
 
     #[tokio::test]

@@ -32,6 +32,8 @@
 mod error;
 mod local;
 mod s3;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use std::{fmt, time::Duration};
 

@@ -7,18 +7,13 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ferry_proto::{Digest, ErrorCode, Kind, RemotePath, Timestamp};
+use ferry_proto::{ErrorCode, Kind, RemotePath, Timestamp};
 
 use super::*;
-use crate::storage::{Commit, Resume, Storage};
-
-fn p(s: &str) -> RemotePath {
-    RemotePath::parse(s).unwrap()
-}
-
-fn b3(bytes: &[u8]) -> Digest {
-    Digest(*blake3::hash(bytes).as_bytes())
-}
+use crate::storage::{
+    testing::{b3, commit, p},
+    Commit, Resume, Storage,
+};
 
 fn data(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
@@ -137,17 +132,16 @@ impl Bucket {
     }
 }
 
-fn commit(size: u64, hash: Option<Digest>) -> Commit {
-    Commit {
-        size,
-        mtime: None,
-        mode: None,
-        new_mode: None,
-        hash,
-    }
-}
-
 const MIB: usize = 1 << 20;
+
+/// An upload of `path` resumed after `prefix`, the bytes already there.
+async fn resume(s: &S3Storage, path: &str, prefix: &[u8]) -> Box<dyn WriteHandle> {
+    let resume = Resume {
+        offset: prefix.len() as u64,
+        prefix: b3(prefix),
+    };
+    s.create(&p(path), Some(resume)).await.unwrap()
+}
 
 #[test]
 fn urls_mtimes_and_tidy_deletes() {
@@ -276,32 +270,14 @@ async fn uploads_appear_whole_and_interrupted_ones_resume_from_a_true_prefix() {
     drop(w);
     b.partial_reaches("/f", 11 * MIB as u64).await;
     let at = 7 * MIB + 12_345;
-    let mut w = s
-        .create(
-            &p("/f"),
-            Some(Resume {
-                offset: at as u64,
-                prefix: b3(&new[..at]),
-            }),
-        )
-        .await
-        .unwrap();
+    let mut w = resume(s, "/f", &new[..at]).await;
     w.write(vec![Bytes::copy_from_slice(&new[at..12 * MIB])])
         .await
         .unwrap();
     drop(w);
     b.partial_reaches("/f", 12 * MIB as u64).await;
     let at = 9 * MIB + 1;
-    let mut w = s
-        .create(
-            &p("/f"),
-            Some(Resume {
-                offset: at as u64,
-                prefix: b3(&new[..at]),
-            }),
-        )
-        .await
-        .unwrap();
+    let mut w = resume(s, "/f", &new[..at]).await;
     for piece in new[at..].chunks(300_000) {
         w.write(vec![Bytes::copy_from_slice(piece)]).await.unwrap();
     }
