@@ -17,6 +17,8 @@ pub(crate) struct Args {
     /// Server, as HOST[:PORT] (default port 4433).
     pub host: Target,
     /// The invite token.
+    // A token an older ferry made may start with `-`.
+    #[arg(allow_hyphen_values = true)]
     pub token: String,
     /// The name to be listed under [default: USER@HOSTNAME]; the server
     /// makes it unique.
